@@ -1,0 +1,30 @@
+"""The ``locard`` command: wires one Typer sub-app per package, nothing more."""
+
+from __future__ import annotations
+
+import typer
+
+from benchmarks.cli import bench_app, demo, synth_app
+
+app = typer.Typer(
+    name="locard",
+    help=(
+        "locard: biometric identification engine (fingerprints and faces).\n\n"
+        "Start with `locard demo`. Measure accuracy with `locard bench fingerprint DATASET`, "
+        "where DATASET is a folder holding images and a labels.csv (file, identity, ppi)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("demo")(demo)
+app.add_typer(bench_app, name="bench")
+app.add_typer(synth_app, name="synth")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
