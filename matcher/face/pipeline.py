@@ -1,0 +1,170 @@
+"""Image -> face template: decode, detect, choose a face, align, embed, rate.
+
+Two modes, each a fixed pipeline with its own model id and calibration:
+
+``"sface"`` (default)
+    YuNet detection, SFace embedding of the canonical crop and of its mirror image.
+``"fusion"``
+    The same SFace vector concatenated with dlib's ResNet descriptor (also with its
+    mirror), each scaled by the square root of its weight, so that the inner
+    product of two fused vectors is the weighted mean of the two cosines.  Slower
+    (dlib's network is larger); measured more accurate (``benchmarks/README.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import LocardError
+from ..imageio import decode_image
+from .alignment import align_face
+from .detection import SCORE_THRESHOLD, Face, as_bgr, detect_faces
+from .embedding import dlib_embedding, l2_normalise, sface_embedding
+from .quality import QualityFactors, quality_factors
+from .template import FaceTemplate
+
+#: Mode name -> model id stored in templates and calibration tables.
+MODES = {
+    "sface": "sface-2021dec-int8bq+flip/1",
+    "fusion": "sface-2021dec-int8bq+dlib-resnet-v1+flip/1",
+}
+DEFAULT_MODE = "sface"
+#: Weight of SFace's cosine in the fused score (dlib's gets the rest).
+FUSION_SFACE_WEIGHT = 0.5
+
+
+class FaceIndexError(LocardError, IndexError):
+    """A face index was asked for that the image does not have."""
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """What :func:`extract` found in one image.
+
+    Attributes
+    ----------
+    faces : tuple of Face
+        Every face found, largest first (pixel coordinates of the upright image).
+    face_index : int or None
+        Index in :attr:`faces` of the face that was embedded; ``None`` when none was.
+    template : FaceTemplate or None
+        Embedding, model id and quality of that face.
+    quality_factors : QualityFactors or None
+    message : str
+        ``"ok"`` or why nothing was embedded (``"no face found"``).
+    """
+
+    faces: tuple[Face, ...]
+    face_index: int | None
+    template: FaceTemplate | None
+    quality_factors: QualityFactors | None = None
+    message: str = "ok"
+    image_shape: tuple[int, ...] = field(default=())
+
+    @property
+    def found(self) -> bool:
+        """Whether a face was embedded."""
+        return self.template is not None
+
+    @property
+    def faces_found(self) -> int:
+        return len(self.faces)
+
+    @property
+    def face(self) -> Face | None:
+        """The embedded face."""
+        return None if self.face_index is None else self.faces[self.face_index]
+
+    @property
+    def embedding(self) -> np.ndarray | None:
+        """Unit-length ``float32`` vector of the embedded face."""
+        return None if self.template is None else self.template.embedding
+
+    @property
+    def quality(self) -> int:
+        """0-100; 0 when no face was embedded."""
+        return 0 if self.template is None else self.template.quality
+
+
+def embed_face(bgr: np.ndarray, face: Face, *, mode: str = DEFAULT_MODE, flip: bool = True
+               ) -> tuple[np.ndarray, QualityFactors]:
+    """Embedding and quality factors of one detected face.
+
+    Parameters
+    ----------
+    bgr : (H, W, 3) uint8 array
+    face : Face
+        Found in ``bgr``.
+    mode : str
+        A key of :data:`MODES`.
+    flip : bool
+        Test-time mirror augmentation (the calibrated pipelines use it).
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown face mode {mode!r}; choose one of {', '.join(MODES)}")
+    crop = align_face(bgr, face.landmarks)
+    vec = sface_embedding(crop, flip=flip)
+    if mode == "fusion":
+        w = FUSION_SFACE_WEIGHT
+        vec = l2_normalise(np.concatenate([np.sqrt(w) * vec, np.sqrt(1 - w) * dlib_embedding(bgr, face, flip=flip)]))
+    return vec, quality_factors(face, crop)
+
+
+def extract(
+    data: bytes | np.ndarray,
+    *,
+    face: str | int = "largest",
+    mode: str = DEFAULT_MODE,
+    score_threshold: float = SCORE_THRESHOLD,
+) -> FaceResult:
+    """Find the faces in an image and embed one of them.
+
+    Parameters
+    ----------
+    data : bytes or ndarray
+        Encoded image (JPEG, PNG, PGM, GIF, BMP, WebP, TIFF; the format is read from the
+        bytes, EXIF orientation applied) or ``uint8`` pixels, ``(H, W)`` gray or
+        ``(H, W, 3)`` BGR.
+    face : "largest" or int
+        Which face to embed: the largest, or an index into the faces sorted largest first.
+    mode : str
+        ``"sface"`` (default) or ``"fusion"`` (see the module docstring).
+    score_threshold : float
+        Detector confidence (0-1) a face needs.
+
+    Returns
+    -------
+    FaceResult
+        With ``found`` false and ``message`` ``"no face found"`` when there is no face
+        (not an exception).
+
+    Raises
+    ------
+    matcher.errors.ImageError
+        Empty, corrupt, unsupported, too large (decompression-bomb guard) or too small input.
+    FaceIndexError
+        ``face`` is an index the image has no face for.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown face mode {mode!r}; choose one of {', '.join(MODES)}")
+    if isinstance(data, np.ndarray):
+        bgr = as_bgr(data)
+    else:
+        bgr = decode_image(bytes(data), color=True).pixels
+    faces = tuple(detect_faces(bgr, score_threshold=score_threshold))
+    if not faces:
+        return FaceResult(faces=(), face_index=None, template=None, message="no face found", image_shape=bgr.shape)
+    if face == "largest":
+        index = 0
+    elif isinstance(face, (int, np.integer)) and not isinstance(face, bool):
+        index = int(face)
+        if not 0 <= index < len(faces):
+            raise FaceIndexError(f"face {index} was asked for; the image has {len(faces)} face(s), numbered from 0")
+    else:
+        raise ValueError(f"face must be 'largest' or an index, got {face!r}")
+    vec, factors = embed_face(bgr, faces[index], mode=mode)
+    template = FaceTemplate(model=MODES[mode], embedding=vec, quality=factors.score())
+    return FaceResult(faces=faces, face_index=index, template=template, quality_factors=factors,
+                      image_shape=bgr.shape)
