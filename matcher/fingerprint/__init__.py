@@ -3,6 +3,17 @@
 Public surface (stable for ``indexer/`` and ``benchmarks/``)::
 
     t = extract(data, ppi=500)          # bytes or uint8 array -> Template
-    r = compare(t_a, t_b)               # -> Comparison(score, pairs)
+    r = compare(t_a, t_b)               # -> Comparison(score, pairs, pair_scores)
     Template.from_bytes(t.to_bytes())   # versioned, compact storage
+    run_pipeline(image, ppi)            # every intermediate representation
 """
+
+from .comparison import MATCHER_VERSION, Comparison, compare
+from .minutiae import MINUTIA_DTYPE, MinutiaType
+from .pipeline import Extraction, extract, run_pipeline
+from .template import FORMAT_VERSION, Template
+
+__all__ = [
+    "MATCHER_VERSION", "Comparison", "compare", "MINUTIA_DTYPE", "MinutiaType",
+    "Extraction", "extract", "run_pipeline", "FORMAT_VERSION", "Template",
+]

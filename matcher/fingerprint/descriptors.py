@@ -1,0 +1,126 @@
+"""Per-minutia local descriptors: Minutia Cylinder-Code (Cappelli, Ferrara & Maltoni, 2010).
+
+A cylinder is a 3-D histogram centred on a minutia and rotated with it: ``NS x NS``
+spatial cells of a disc of radius ``R`` pixels times ``ND`` cells of relative
+direction.  Each cell sums Gaussian contributions of the neighbouring minutiae
+(by distance to the cell centre and by the difference between their relative
+direction and the cell's), squashed by a sigmoid to ``[0, 1]``.  Cells outside the
+disc or outside the print area are *invalid* and take no part in comparisons, so
+a partial print is compared on what both impressions show.
+
+Being invariant to translation and rotation, cylinders are the fixed-length
+vectors that 1:N search indexes: the local similarity of two cylinders is the
+first stage of the 1:1 score (:mod:`~matcher.fingerprint.comparison`), and the
+cosine of two cylinders restricted to common valid cells is that similarity's
+close relative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from .template import Template
+
+RADIUS = 70.0          # pixels at 500 ppi
+NS = 16                # spatial cells along a side
+ND = 6                 # direction cells
+SIGMA_S = 28.0 / 3.0   # pixels
+SIGMA_D = 2.0 * np.pi / 9.0
+MU_PSI = 0.01
+TAU_PSI = 400.0
+MIN_VALID_CELLS = 0.75  # share of the disc's cells that must lie in the print
+MIN_NEIGHBOURS = 2
+DESCRIPTOR_VERSION = "mcc-16x6-1"
+
+_DELTA_S = 2.0 * RADIUS / NS
+_DELTA_D = 2.0 * np.pi / ND
+_idx = (np.arange(NS) - (NS - 1) / 2.0) * _DELTA_S
+_CELL_I, _CELL_J = np.meshgrid(_idx, _idx, indexing="xy")  # (NS, NS): column offset, row offset
+_IN_DISC = (_CELL_I ** 2 + _CELL_J ** 2) <= RADIUS ** 2
+_DIR_CENTERS = -np.pi + (np.arange(ND) + 0.5) * _DELTA_D
+
+
+@dataclass(frozen=True)
+class Cylinders:
+    """The cylinders of one template."""
+
+    values: np.ndarray
+    """(n, NS*NS*ND) float32 in [0, 1], zero on invalid cells."""
+    valid: np.ndarray
+    """(n, NS*NS*ND) float32, 1 on valid cells."""
+    usable: np.ndarray
+    """(n,) bool: cylinder has enough valid cells and neighbours to be compared."""
+
+
+@njit(cache=True)
+def _fill(values, xs, ys, th, cx, cy, cell_ok, dir_centers, sigma_s, sigma_d, delta_d):
+    n = len(xs)
+    ncell = cx.shape[1]
+    nd = len(dir_centers)
+    inv2s2 = 1.0 / (2.0 * sigma_s * sigma_s)
+    gs_norm = 1.0 / (sigma_s * np.sqrt(2.0 * np.pi))
+    reach2 = (3.0 * sigma_s) ** 2
+    sq2 = np.sqrt(2.0) * sigma_d
+    for m in range(n):
+        for c in range(ncell):
+            if not cell_ok[m, c]:
+                continue
+            px, py = cx[m, c], cy[m, c]
+            for t in range(n):
+                if t == m:
+                    continue
+                dx = xs[t] - px
+                dy = ys[t] - py
+                d2 = dx * dx + dy * dy
+                if d2 > reach2:
+                    continue
+                cs = gs_norm * np.exp(-d2 * inv2s2)
+                dtheta = th[m] - th[t]
+                dtheta = (dtheta + np.pi) % (2 * np.pi) - np.pi
+                for k in range(nd):
+                    a = dir_centers[k] - dtheta
+                    a = (a + np.pi) % (2 * np.pi) - np.pi
+                    # integral of the direction Gaussian over the cell's width
+                    cd = 0.5 * (_erf((a + delta_d / 2) / sq2) - _erf((a - delta_d / 2) / sq2))
+                    values[m, c * nd + k] += cs * cd
+
+
+@njit(cache=True)
+def _erf(x):
+    # Abramowitz-Stegun 7.1.26, |error| < 1.5e-7: plenty for a histogram.
+    s = 1.0 if x >= 0 else -1.0
+    x = abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * x)
+    y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * np.exp(-x * x)
+    return s * y
+
+
+def cylinders(template: Template) -> Cylinders:
+    """Cylinders of a template (cached on the template object)."""
+    cached = template._derived.get(DESCRIPTOR_VERSION)
+    if cached is not None:
+        return cached
+    m = template.minutiae
+    n = len(m)
+    xs = m["x"].astype(np.float64)
+    ys = m["y"].astype(np.float64)
+    th = m["direction"].astype(np.float64)
+    cos, sin = np.cos(th)[:, None], np.sin(th)[:, None]
+    ci, cj = _CELL_I.ravel()[None], _CELL_J.ravel()[None]
+    cx = xs[:, None] + ci * cos - cj * sin     # cell centres rotated with the minutia
+    cy = ys[:, None] + ci * sin + cj * cos
+    cell_ok = _IN_DISC.ravel()[None] & template.in_print(cx, cy)
+    values = np.zeros((n, NS * NS * ND), np.float64)
+    _fill(values, xs, ys, th, cx, cy, cell_ok, _DIR_CENTERS, SIGMA_S, SIGMA_D, _DELTA_D)
+    values = 1.0 / (1.0 + np.exp(-TAU_PSI * (values - MU_PSI)))
+    valid = np.repeat(cell_ok, ND, axis=1)
+    values = np.where(valid, values, 0.0)
+    d2 = (xs[:, None] - xs[None]) ** 2 + (ys[:, None] - ys[None]) ** 2
+    neighbours = ((d2 <= (RADIUS + 3 * SIGMA_S) ** 2).sum(1) - 1)
+    usable = (cell_ok.sum(1) >= MIN_VALID_CELLS * _IN_DISC.sum()) & (neighbours >= MIN_NEIGHBOURS)
+    out = Cylinders(values.astype(np.float32), valid.astype(np.float32), usable)
+    template._derived[DESCRIPTOR_VERSION] = out
+    return out

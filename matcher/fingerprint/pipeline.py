@@ -1,0 +1,124 @@
+"""Wires the extraction stages; every intermediate can be handed back for inspection.
+
+image bytes -> 500 ppi gray -> orientation field -> foreground mask -> block spectra
+-> ridge frequency -> enhanced image -> binary ridges -> skeleton -> minutiae
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..errors import FailureToEnrol
+from ..imageio import decode_image
+from .enhancement import enhance
+from .frequency import ridge_frequency
+from .minutiae import detect_minutiae
+from .orientation import OrientationField, orientation_field
+from .quality import image_quality
+from .resolution import WORKING_PPI, rescale_to_working_ppi
+from .segmentation import foreground_mask
+from .skeleton import binarize, ridge_skeleton
+from .stft import block_spectra
+from .template import Template, block_mask
+
+#: Fewest minutiae a usable print yields.
+MIN_MINUTIAE = 4
+#: Smallest print area, in pixels at 500 ppi (about 5 x 5 mm).
+MIN_FOREGROUND_PX = 100 * 100
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """Every representation the pipeline produced, for debugging and for examiners."""
+
+    image: np.ndarray
+    """(H, W) uint8 at 500 ppi."""
+    orientation: OrientationField
+    mask: np.ndarray
+    """(H, W) bool foreground."""
+    block_frequency: np.ndarray
+    """(by, bx) ridge frequency, cycles per pixel, one value per STFT block."""
+    enhanced: np.ndarray
+    """(H, W) float32, negative on ridges."""
+    ridges: np.ndarray
+    """(H, W) bool binary ridges."""
+    skeleton: np.ndarray
+    """(H, W) bool."""
+    template: Template
+
+
+def _at_blocks(a: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    return a[np.ix_(np.clip(rows, 0, a.shape[0] - 1), np.clip(cols, 0, a.shape[1] - 1))]
+
+
+def run_pipeline(image: np.ndarray, ppi: float = WORKING_PPI) -> Extraction:
+    """Run every stage on a gray image and keep all intermediates.
+
+    Parameters
+    ----------
+    image : (H, W) uint8 gray image
+    ppi : float
+        Capture resolution; the image is rescaled to 500 ppi first.
+
+    Raises
+    ------
+    FailureToEnrol
+        When the image holds no usable print (blank, too small an area, too few minutiae).
+    """
+    img = rescale_to_working_ppi(image, ppi)
+    field = orientation_field(img)
+    mask = foreground_mask(field.energy, field.coherence)
+    area = int(mask.sum())
+    if area < MIN_FOREGROUND_PX:
+        raise FailureToEnrol(
+            f"no fingerprint found: print area is {area} pixels at 500 ppi, "
+            f"at least {MIN_FOREGROUND_PX} are needed", quality=0)
+    spectra = block_spectra(img)
+    rows, cols = spectra.block_centers()
+    normal = np.mod(_at_blocks(field.theta, rows, cols) + np.pi / 2, np.pi)
+    smooth_coh = cv2.GaussianBlur(field.coherence, (0, 0), 6)
+    coherence = _at_blocks(smooth_coh, rows, cols)
+    weight = _at_blocks(mask.astype(np.float32), rows, cols) * coherence
+    frequency = ridge_frequency(spectra, normal, weight)
+    enhanced = enhance(spectra, normal, frequency, coherence)
+    ridges = binarize(enhanced, mask)
+    skeleton = ridge_skeleton(ridges)
+    fg_freq = frequency[weight > 0.2]
+    period = float(1.0 / np.median(fg_freq)) if fg_freq.size else 9.0
+    minutiae = detect_minutiae(skeleton, mask, field.theta, smooth_coh, ridge_period=period)
+    quality = image_quality(smooth_coh, mask, len(minutiae))
+    if len(minutiae) < MIN_MINUTIAE:
+        raise FailureToEnrol(f"only {len(minutiae)} minutiae found; at least {MIN_MINUTIAE} are needed",
+                             quality=quality)
+    template = Template(minutiae=minutiae, width=img.shape[1], height=img.shape[0],
+                        quality=quality, mask=block_mask(mask))
+    return Extraction(img, field, mask, frequency, enhanced, ridges, skeleton, template)
+
+
+def extract(data: bytes | np.ndarray, ppi: float = WORKING_PPI) -> Template:
+    """Extract a fingerprint template from encoded image bytes or a gray array.
+
+    Parameters
+    ----------
+    data : bytes or (H, W) uint8 array
+        TIFF, PNG, BMP, PGM or JPEG bytes (format sniffed from the bytes), or pixels.
+    ppi : float
+        Capture resolution in pixels per inch (FVC2002 DB2: 569).
+
+    Raises
+    ------
+    matcher.errors.ImageError
+        Bytes that are not a readable image (empty, truncated, text, too large).
+    matcher.errors.FailureToEnrol
+        An image without a usable print (for example all white).
+    """
+    if isinstance(data, np.ndarray):
+        if data.ndim != 2 or data.dtype != np.uint8:
+            raise ValueError(f"expected a (H, W) uint8 array, got {data.shape} {data.dtype}")
+        image = data
+    else:
+        image = decode_image(bytes(data)).pixels
+    return run_pipeline(image, ppi).template

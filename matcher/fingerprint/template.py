@@ -1,0 +1,134 @@
+"""Fingerprint template: the minutiae and the print area, as versioned compact bytes.
+
+Layout of format version 1 (little-endian)::
+
+    magic  b"LCFP"                4 bytes
+    version                       u16   (= 1)
+    width, height                 u16, u16   pixels at 500 ppi
+    quality                       u8    0-100
+    mask block size               u8    pixels
+    mask rows, mask cols          u16, u16
+    minutiae count                u16
+    mask bits                     ceil(rows*cols/8) bytes, row-major, np.packbits order
+    minutiae                      count x (x u16, y u16, direction u16, type u8, quality u8)
+
+Direction is stored in units of 2*pi/65536 rad.  A template is about 8 bytes per
+minutia plus ~80 bytes: some 500 bytes for a typical print.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..errors import TemplateError, TemplateVersionError
+from .minutiae import MINUTIA_DTYPE
+
+MAGIC = b"LCFP"
+#: Template format version written by this build.
+FORMAT_VERSION = 1
+#: Side of one print-area mask cell, pixels at 500 ppi.
+MASK_BLOCK = 8
+
+_HEADER = struct.Struct("<4sHHHBBHHH")
+_MINUTIA = np.dtype([("x", "<u2"), ("y", "<u2"), ("direction", "<u2"), ("type", "u1"), ("quality", "u1")])
+_ANGLE_UNIT = 2 * np.pi / 65536
+
+
+def block_mask(mask: np.ndarray, block: int = MASK_BLOCK) -> np.ndarray:
+    """Reduce a pixel mask to one cell per ``block`` x ``block`` pixels (cell = mostly foreground)."""
+    h, w = mask.shape
+    rows, cols = -(-h // block), -(-w // block)
+    small = cv2.resize(mask.astype(np.float32), (cols, rows), interpolation=cv2.INTER_AREA)
+    return small >= 0.5
+
+
+@dataclass(eq=False)
+class Template:
+    """A fingerprint template.
+
+    Attributes
+    ----------
+    minutiae : structured array of :data:`~matcher.fingerprint.minutiae.MINUTIA_DTYPE`
+    width, height : int
+        Size of the 500-ppi image the minutiae were found in, pixels.
+    quality : int
+        Image quality 0-100.
+    mask : (rows, cols) bool
+        Print area, one cell per :data:`MASK_BLOCK` pixels.
+    """
+
+    minutiae: np.ndarray
+    width: int
+    height: int
+    quality: int
+    mask: np.ndarray
+    version: int = FORMAT_VERSION
+    _derived: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.minutiae)
+
+    def in_print(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Whether points (pixels at 500 ppi) fall inside the print area."""
+        r = np.floor(np.asarray(y) / MASK_BLOCK).astype(np.int64)
+        c = np.floor(np.asarray(x) / MASK_BLOCK).astype(np.int64)
+        ok = (r >= 0) & (c >= 0) & (r < self.mask.shape[0]) & (c < self.mask.shape[1])
+        out = np.zeros(np.shape(r), bool)
+        out[ok] = self.mask[r[ok], c[ok]]
+        return out
+
+    def to_bytes(self) -> bytes:
+        """Serialise to format :data:`FORMAT_VERSION`."""
+        m = self.minutiae
+        rec = np.zeros(len(m), _MINUTIA)
+        rec["x"] = np.clip(np.round(m["x"]), 0, 65535)
+        rec["y"] = np.clip(np.round(m["y"]), 0, 65535)
+        rec["direction"] = np.round(np.mod(m["direction"], 2 * np.pi) / _ANGLE_UNIT).astype(np.int64) % 65536
+        rec["type"] = m["type"]
+        rec["quality"] = m["quality"]
+        rows, cols = self.mask.shape
+        head = _HEADER.pack(MAGIC, FORMAT_VERSION, self.width, self.height, self.quality, MASK_BLOCK,
+                            rows, cols, len(m))
+        return head + np.packbits(self.mask.ravel()).tobytes() + rec.tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Template":
+        """Decode template bytes.
+
+        Raises
+        ------
+        TemplateVersionError
+            Bytes written by a format this build does not read, with what to do.
+        TemplateError
+            Bytes that are not a locard fingerprint template or are damaged.
+        """
+        if len(data) < 6 or data[:4] != MAGIC:
+            raise TemplateError("not a locard fingerprint template (missing the LCFP magic)")
+        (version,) = struct.unpack_from("<H", data, 4)
+        if version > FORMAT_VERSION:
+            raise TemplateVersionError(
+                f"template format {version} was written by a newer locard; this build reads up to "
+                f"format {FORMAT_VERSION}: upgrade locard")
+        if version < 1:
+            raise TemplateVersionError(
+                f"template format {version} is no longer read; re-extract from the source images "
+                "(`locard reindex` re-extracts a store's samples)")
+        if len(data) < _HEADER.size:
+            raise TemplateError(f"template truncated: {len(data)} bytes, header needs {_HEADER.size}")
+        _, _, width, height, quality, block, rows, cols, n = _HEADER.unpack_from(data)
+        mask_len = (rows * cols + 7) // 8
+        expected = _HEADER.size + mask_len + n * _MINUTIA.itemsize
+        if len(data) != expected or block != MASK_BLOCK:
+            raise TemplateError(f"template damaged: {len(data)} bytes where {expected} were expected")
+        off = _HEADER.size
+        mask = np.unpackbits(np.frombuffer(data, np.uint8, mask_len, off))[: rows * cols].reshape(rows, cols)
+        rec = np.frombuffer(data, _MINUTIA, n, off + mask_len)
+        m = np.zeros(n, MINUTIA_DTYPE)
+        m["x"], m["y"] = rec["x"], rec["y"]
+        m["direction"] = rec["direction"] * _ANGLE_UNIT
+        m["type"], m["quality"] = rec["type"], rec["quality"]
+        return cls(minutiae=m, width=width, height=height, quality=quality, mask=mask.astype(bool))
