@@ -16,3 +16,35 @@ def demo() -> None:
     from benchmarks.demo import run_demo
 
     raise typer.Exit(run_demo())
+
+
+@bench_app.command("fingerprint")
+def bench_fingerprint(
+    datasets: list[str] = typer.Argument(..., metavar="DATASET...", help="Folder(s) with images and labels.csv (file, identity, ppi)."),
+    json_path: str = typer.Option(None, "--json", help="Write the report as JSON to this file."),
+    plots: str = typer.Option(None, "--plots", help="Write DET and score-histogram PNGs to this folder."),
+    peers: bool = typer.Option(False, "--peers", help="Also run the open-source peers (pip install -e '.[peers]')."),
+    peer: list[str] = typer.Option(None, "--peer", help="Run only this peer (repeatable; implies --peers)."),
+    skip_locard: bool = typer.Option(False, "--skip-locard", help="Run the peers only."),
+    markdown: str = typer.Option(None, "--markdown", help="Write the README tables (Markdown) to this file; '-' prints them."),
+    cache_dir: str = typer.Option(None, "--cache", help="Cache folder for peer templates and scores (default ~/.cache/locard/fingerprint-bench)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute the peers instead of reading the cache."),
+) -> None:
+    """Verification accuracy (EER, FMR100, FMR1000, ZeroFMR) and speed on FVC-style sets.
+
+    Every genuine and every impostor pair is compared once; see benchmarks/README.md.
+    """
+    import os
+
+    # One core: pin the numerical libraries before anything heavy is imported.
+    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    from benchmarks import fingerprint_bench as fb
+
+    fb.limit_threads()
+    try:
+        fb.run(datasets, json_path=json_path, plots=plots, peers=peers, peer_names=peer,
+               skip_locard=skip_locard, cache_dir=cache_dir, no_cache=no_cache, markdown=markdown)
+    except (FileNotFoundError, ValueError, KeyError, ImportError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc

@@ -1,0 +1,573 @@
+"""``locard bench fingerprint``: FVC-style verification accuracy and speed.
+
+Protocol
+--------
+* Every image of the data set is enrolled once (``extract(data, ppi)``, with the
+  ``ppi`` column of ``labels.csv``; 500 when absent).  An image whose extraction
+  raises :class:`~matcher.errors.FailureToEnrol` or an
+  :class:`~matcher.errors.ImageError` counts in ``failure_to_enrol``.
+* Every genuine pair (two impressions of one identity) and every impostor pair
+  (two images of different identities) is compared once, ``compare(a, b)`` with
+  ``a`` the image listed first in ``labels.csv`` (:func:`benchmarks.datasets.all_pairs`).
+  For FVC2002 B sets: 280 genuine and 2,880 impostor pairs.
+* A pair that touches a failed enrolment is not compared: it is scored as a
+  non-match, with the score ``min(0, lowest score the system gave)``, so it
+  counts as a false non-match for a genuine pair and as a correct rejection for
+  an impostor pair at every threshold above it (the FVC convention).
+* EER (FVC's midpoint of the crossing bracket), FMR100, FMR1000 and ZeroFMR
+  (lowest FNMR at FMR <= 1 %, 0.1 %, 0 %) come from :mod:`benchmarks.metrics`;
+  all are fractions 0-1.
+* Speed is CPU time on one core: ``OMP_NUM_THREADS``, ``NUMBA_NUM_THREADS`` and
+  friends are set to 1 and ``cv2.setNumThreads(1)`` before the matchers load, and
+  each call is timed with :func:`time.process_time` (CPU seconds of the process,
+  so other programs on the machine do not inflate it).  ``extract_ms_median`` is
+  the median over successful extractions; ``compare_per_s`` is the number of
+  comparisons divided by their total CPU time.
+
+Peers (``--peers``) run the same protocol on the same images; see
+:mod:`benchmarks.peers`.  Their templates and scores are cached on disk (see
+:class:`BenchCache`), keyed by the peer's version and the bytes of every image, so
+a second run costs nothing; locard's own matcher is never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
+
+#: Environment that pins numerical libraries to one thread (set before they load).
+SINGLE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+}
+
+#: Keys every per-system block of the JSON report carries.
+REPORT_KEYS = (
+    "images", "identities", "failure_to_enrol", "genuine_pairs", "impostor_pairs",
+    "eer", "fmr100", "fmr1000", "zero_fmr", "extract_ms_median", "compare_per_s",
+)
+
+PROTOCOL = (
+    "all genuine and all impostor pairs (i<j, compared once); a pair touching a failed "
+    "enrolment is scored min(0, lowest score) as a non-match; EER = FVC midpoint; "
+    "FMR100/FMR1000/ZeroFMR = lowest FNMR at FMR <= 1%/0.1%/0; rates are fractions; "
+    "times are CPU time on one thread"
+)
+
+
+def limit_threads() -> None:
+    """Pin OpenMP/BLAS/numba/OpenCV to one thread.  Call before importing matchers."""
+    for k, v in SINGLE_THREAD_ENV.items():
+        os.environ.setdefault(k, v)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover - cv2 is a core dependency
+        pass
+
+
+class System(Protocol):
+    """What the harness drives: locard's matcher or a peer adapter."""
+
+    name: str
+    label: str
+    version: str
+
+    def extract(self, data: bytes, ppi: float) -> Any: ...
+
+    def compare(self, a: Any, b: Any) -> float: ...
+
+
+class LocardSystem:
+    """locard's own fingerprint matcher (:mod:`matcher.fingerprint`)."""
+
+    name = "locard"
+    label = "locard"
+    #: Peers crash softly (counted as failures to enrol) and are cached; locard is not.
+    is_peer = False
+
+    def __init__(self) -> None:
+        from matcher import fingerprint as fp
+
+        if not (hasattr(fp, "extract") and hasattr(fp, "compare")):
+            raise ImportError("matcher.fingerprint has no extract/compare yet")
+        self._fp = fp
+        self.version = str(
+            getattr(fp, "__version__", None) or getattr(fp, "MATCHER_VERSION", None)
+            or getattr(fp, "TEMPLATE_VERSION", None) or "dev"
+        )
+
+    def extract(self, data: bytes, ppi: float) -> Any:
+        return self._fp.extract(data, ppi=ppi)
+
+    def compare(self, a: Any, b: Any) -> float:
+        return float(self._fp.compare(a, b).score)
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class BenchCache:
+    """On-disk cache of peer templates and scores.
+
+    Layout under ``root``::
+
+        templates/<template_key>/<image sha256>-<ppi>.pkl   one extraction
+        scores/<system>/<run key>.pkl                        one full run on a data set
+
+    ``run key`` hashes the system's version and every image's bytes and ppi, so a
+    changed image or peer version never reads a stale entry.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def _read(self, path: Path) -> Any:
+        try:
+            with path.open("rb") as fh:
+                return pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError):
+            return None
+
+    def _write(self, path: Path, obj: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with tmp.open("wb") as fh:
+            pickle.dump(obj, fh, protocol=4)
+        tmp.replace(path)
+
+    def template_path(self, key: str, sha: str, ppi: float) -> Path:
+        return self.root / "templates" / key / f"{sha}-{ppi:g}.pkl"
+
+    def get_template(self, key: str, sha: str, ppi: float) -> dict | None:
+        return self._read(self.template_path(key, sha, ppi))
+
+    def put_template(self, key: str, sha: str, ppi: float, entry: dict) -> None:
+        self._write(self.template_path(key, sha, ppi), entry)
+
+    def run_path(self, system: str, run_key: str) -> Path:
+        return self.root / "scores" / system / f"{run_key}.pkl"
+
+    def get_run(self, system: str, run_key: str) -> dict | None:
+        return self._read(self.run_path(system, run_key))
+
+    def put_run(self, system: str, run_key: str, entry: dict) -> None:
+        self._write(self.run_path(system, run_key), entry)
+
+
+def default_cache_dir() -> Path:
+    from benchmarks.peers.afis_native import cache_root
+
+    return cache_root() / "fingerprint-bench"
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class Enrolment:
+    """Templates of one system on one data set."""
+
+    templates: list[Any]
+    ok: "Any"  # (n,) bool array
+    extract_s: list[float]
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class SystemResult:
+    """Scores and report of one system on one data set."""
+
+    name: str
+    label: str
+    genuine: "Any"
+    impostor: "Any"
+    report: dict[str, Any]
+
+
+def _is_peer(system: Any) -> bool:
+    """Systems are peers unless they say ``is_peer = False`` (locard's matcher)."""
+    return bool(getattr(system, "is_peer", True))
+
+
+def _expected_failure(system: Any, exc: BaseException) -> bool:
+    """Exceptions that count as a failure to enrol rather than a crash."""
+    from matcher.errors import FailureToEnrol, ImageError
+
+    if isinstance(exc, (FailureToEnrol, ImageError)):
+        return True
+    # A peer crashing on one image is that peer's failure to enrol, not ours.
+    return _is_peer(system) and isinstance(exc, Exception)
+
+
+def enrol_all(system: Any, images: list[bytes], shas: list[str], ppis: list[float],
+              names: list[str], cache: BenchCache | None,
+              memo: dict | None = None,
+              progress: Callable[[int, int], None] | None = None) -> Enrolment:
+    """Extract a template from every image, timing each (CPU seconds)."""
+    import numpy as np
+
+    tkey = getattr(system, "template_key", None)
+    dumps = getattr(system, "dumps", None)
+    loads = getattr(system, "loads", None)
+    use_disk = cache is not None and tkey and dumps and loads and _is_peer(system)
+    templates: list[Any] = []
+    ok = np.zeros(len(images), dtype=bool)
+    times: list[float] = []
+    failures: list[dict[str, str]] = []
+    for k, (data, sha, ppi, fname) in enumerate(zip(images, shas, ppis, names)):
+        entry = None
+        mkey = (tkey, sha, ppi)
+        if memo is not None and tkey and mkey in memo:
+            entry = memo[mkey]
+        elif use_disk:
+            cached = cache.get_template(tkey, sha, ppi)
+            if cached is not None:
+                entry = dict(cached)
+                entry["template"] = loads(cached["template"]) if cached["ok"] else None
+        if entry is None:
+            t0 = time.process_time()
+            try:
+                tpl = system.extract(data, ppi)
+                entry = {"ok": True, "template": tpl, "error": "", "seconds": time.process_time() - t0}
+            except Exception as exc:  # noqa: BLE001 - sorted by _expected_failure
+                if not _expected_failure(system, exc):
+                    raise
+                entry = {"ok": False, "template": None,
+                         "error": f"{type(exc).__name__}: {exc}", "seconds": time.process_time() - t0}
+            if use_disk:
+                stored = dict(entry)
+                stored["template"] = dumps(entry["template"]) if entry["ok"] else None
+                cache.put_template(tkey, sha, ppi, stored)
+        if memo is not None and tkey:
+            memo[mkey] = entry
+        templates.append(entry["template"])
+        ok[k] = entry["ok"]
+        if entry["ok"]:
+            times.append(float(entry["seconds"]))
+        else:
+            failures.append({"file": fname, "error": entry["error"]})
+        if progress:
+            progress(k + 1, len(images))
+    return Enrolment(templates, ok, times, failures)
+
+
+def score_pairs(system: Any, enrolment: Enrolment, pairs: "Any",
+                progress: Callable[[int, int], None] | None = None) -> tuple["Any", float, int]:
+    """Compare every pair whose two images enrolled.
+
+    Returns ``(scores, cpu_seconds, n_compared)``; pairs with a failed image get NaN.
+    """
+    import numpy as np
+
+    scores = np.full(len(pairs), np.nan)
+    total = 0.0
+    n = 0
+    tpl = enrolment.templates
+    for k, (i, j) in enumerate(pairs):
+        if enrolment.ok[i] and enrolment.ok[j]:
+            t0 = time.process_time()
+            s = system.compare(tpl[i], tpl[j])
+            total += time.process_time() - t0
+            scores[k] = float(s)
+            n += 1
+        if progress and (k % 50 == 0 or k + 1 == len(pairs)):
+            progress(k + 1, len(pairs))
+    return scores, total, n
+
+
+def fill_failed(genuine: "Any", impostor: "Any") -> tuple["Any", "Any", float]:
+    """Replace NaN (pairs touching a failed enrolment) by ``min(0, lowest score)``."""
+    import numpy as np
+
+    both = np.concatenate([genuine, impostor])
+    real = both[~np.isnan(both)]
+    fail = float(min(0.0, real.min())) if len(real) else 0.0
+    return np.where(np.isnan(genuine), fail, genuine), np.where(np.isnan(impostor), fail, impostor), fail
+
+
+def _run_key(system: Any, shas: list[str], ppis: list[float]) -> str:
+    h = hashlib.sha256()
+    h.update(f"{system.name}\n{system.version}\n".encode())
+    for s, p in zip(shas, ppis):
+        h.update(f"{s} {p:g}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
+               cache: BenchCache | None = None, memo: dict | None = None,
+               progress: Callable[[str, int, int], None] | None = None) -> SystemResult:
+    """Enrol every image of ``dataset`` with ``system`` and score every pair."""
+    import numpy as np
+
+    from benchmarks.datasets import all_pairs
+    from benchmarks.metrics import verification_report
+
+    ppis = [float(s.ppi) if s.ppi else 500.0 for s in dataset.samples]
+    names = [str(s.path.relative_to(dataset.root)) for s in dataset.samples]
+    labels = dataset.identity_codes()
+    gen_idx, imp_idx = all_pairs(labels)
+
+    run_key = _run_key(system, shas, ppis)
+    cached = cache.get_run(system.name, run_key) if (cache and _is_peer(system)) else None
+    if cached is not None:
+        ok, extract_s, failures = cached["ok"], cached["extract_s"], cached["failures"]
+        g_raw, i_raw, cmp_s, n_cmp = cached["genuine"], cached["impostor"], cached["compare_s"], cached["n_compared"]
+        from_cache = True
+    else:
+        cb = (lambda d, t: progress(f"{system.name}: extract", d, t)) if progress else None
+        enr = enrol_all(system, images, shas, ppis, names, cache, memo, cb)
+        cb = (lambda d, t: progress(f"{system.name}: compare", d, t)) if progress else None
+        both = np.concatenate([gen_idx, imp_idx])
+        scores, cmp_s, n_cmp = score_pairs(system, enr, both, cb)
+        g_raw, i_raw = scores[: len(gen_idx)], scores[len(gen_idx):]
+        ok, extract_s, failures = enr.ok, enr.extract_s, enr.failures
+        from_cache = False
+        if cache is not None and _is_peer(system):
+            cache.put_run(system.name, run_key, {
+                "ok": ok, "extract_s": extract_s, "failures": failures, "genuine": g_raw,
+                "impostor": i_raw, "compare_s": cmp_s, "n_compared": n_cmp,
+            })
+    genuine, impostor, fail_score = fill_failed(np.asarray(g_raw), np.asarray(i_raw))
+    report: dict[str, Any] = {
+        "system": system.name,
+        "label": system.label,
+        "version": system.version,
+        "images": len(dataset.samples),
+        "identities": len(dataset.identities),
+        "failure_to_enrol": int((~np.asarray(ok)).sum()),
+        "failures": failures,
+        "genuine_pairs": int(len(gen_idx)),
+        "impostor_pairs": int(len(imp_idx)),
+        "pairs_not_compared": int(len(gen_idx) + len(imp_idx) - n_cmp),
+        "failed_pair_score": fail_score,
+    }
+    report.update(verification_report(genuine, impostor))
+    report["extract_ms_median"] = float(np.median(extract_s) * 1000) if len(extract_s) else None
+    report["extract_ms_mean"] = float(np.mean(extract_s) * 1000) if len(extract_s) else None
+    report["compare_per_s"] = float(n_cmp / cmp_s) if cmp_s > 0 else None
+    report["cached"] = from_cache
+    return SystemResult(system.name, system.label, genuine, impostor, report)
+
+
+def bench_dataset(path: str | Path, systems: list[Any], cache: BenchCache | None = None,
+                  plots: str | Path | None = None, memo: dict | None = None,
+                  skipped: dict[str, str] | None = None,
+                  progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Run every system on one data set; return the JSON report (and write plots).
+
+    locard's matcher (``is_peer = False``) fills the top-level keys; every peer goes
+    under ``peers``.
+    """
+    from benchmarks.datasets import all_pairs, load_dataset
+
+    ds = load_dataset(path)
+    images = [s.path.read_bytes() for s in ds.samples]
+    shas = [_sha256(b) for b in images]
+    gen_idx, imp_idx = all_pairs(ds.identity_codes())
+    out: dict[str, Any] = {
+        "dataset": ds.name,
+        "path": str(Path(path)),
+        "protocol": PROTOCOL,
+        "images": len(ds.samples),
+        "identities": len(ds.identities),
+        "genuine_pairs": int(len(gen_idx)),
+        "impostor_pairs": int(len(imp_idx)),
+        "ppi": sorted({float(s.ppi) if s.ppi else 500.0 for s in ds.samples}),
+    }
+    results: list[SystemResult] = []
+    peers: dict[str, Any] = {}
+    for system in systems:
+        r = run_system(system, ds, images, shas, cache, memo, progress)
+        results.append(r)
+        if not _is_peer(system):
+            out.update(r.report)
+        else:
+            peers[system.name] = r.report
+    if peers or skipped:
+        out["peers"] = peers
+    if skipped:
+        out["peers_skipped"] = dict(skipped)
+    if plots is not None:
+        out["plots"] = write_plots(results, Path(plots), ds.name)
+    out["_results"] = results
+    return out
+
+
+def write_plots(results: list[SystemResult], folder: Path, dataset: str) -> list[str]:
+    """DET curve of every system on one plot, and one score histogram per system."""
+    from benchmarks.plots import plot_det, plot_score_histograms
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    det = folder / f"det_{dataset}.png"
+    plot_det({r.name: (r.genuine, r.impostor) for r in results}, det, title=f"DET, {dataset}")
+    written.append(str(det))
+    for r in results:
+        p = folder / f"scores_{dataset}_{r.name}.png"
+        plot_score_histograms(r.genuine, r.impostor, p, title=f"{r.label}, {dataset}")
+        written.append(str(p))
+    return written
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def system_blocks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{system name: block}`` of one data set report, locard first."""
+    blocks: dict[str, dict[str, Any]] = {}
+    if "eer" in report:
+        blocks[report.get("system", "locard")] = report
+    blocks.update(report.get("peers", {}))
+    return blocks
+
+
+def mean_row(reports: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per system, the plain mean over data sets of each rate and speed figure."""
+    import numpy as np
+
+    keys = ("eer", "fmr100", "fmr1000", "zero_fmr", "extract_ms_median", "compare_per_s")
+    per: dict[str, dict[str, list[float]]] = {}
+    for rep in reports:
+        for name, b in system_blocks(rep).items():
+            for k in keys:
+                if b.get(k) is not None:
+                    per.setdefault(name, {}).setdefault(k, []).append(float(b[k]))
+    return {n: {k: float(np.mean(v)) for k, v in d.items()} for n, d in per.items()}
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "–" if x is None else format(x, fmt)
+
+
+def rich_table(report: dict[str, Any]):
+    """A :class:`rich.table.Table` of one data set: one row per system."""
+    from rich.table import Table
+
+    t = Table(title=f"{report['dataset']}: {report['images']} images, {report['identities']} identities, "
+                    f"{report['genuine_pairs']} genuine + {report['impostor_pairs']} impostor pairs")
+    t.add_column("system", no_wrap=True)
+    for col in ("FTE", "EER%", "FMR100%", "FMR1000%", "ZeroFMR%", "extract ms", "compares/s"):
+        t.add_column(col, justify="right")
+    for name, b in system_blocks(report).items():
+        t.add_row(name, str(b["failure_to_enrol"]), _pct(b["eer"]), _pct(b["fmr100"]), _pct(b["fmr1000"]),
+                  _pct(b["zero_fmr"]), _num(b["extract_ms_median"], ".0f"), _num(b["compare_per_s"], ",.0f"))
+    return t
+
+
+def markdown_tables(reports: list[dict[str, Any]]) -> str:
+    """The README tables: EER % per data set (systems side by side, mean row), then
+    every figure per system and data set."""
+    names: list[str] = []
+    for rep in reports:
+        for n in system_blocks(rep):
+            if n not in names:
+                names.append(n)
+    means = mean_row(reports)
+    lines = ["| data set | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for rep in reports:
+        b = system_blocks(rep)
+        lines.append(f"| {rep['dataset']} | " + " | ".join(_pct(b[n]["eer"]) if n in b else "–" for n in names) + " |")
+    if len(reports) > 1:
+        lines.append("| **mean** | " + " | ".join(
+            f"**{_pct(means.get(n, {}).get('eer'))}**" for n in names) + " |")
+    lines += ["", "| system | data set | FTE | EER % | FMR100 % | FMR1000 % | ZeroFMR % | extract ms | compares/s |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in names:
+        for rep in reports:
+            b = system_blocks(rep).get(n)
+            if b is None:
+                continue
+            lines.append(
+                f"| {n} | {rep['dataset']} | {b['failure_to_enrol']} | {_pct(b['eer'])} | {_pct(b['fmr100'])} | "
+                f"{_pct(b['fmr1000'])} | {_pct(b['zero_fmr'])} | {_num(b['extract_ms_median'], '.0f')} | "
+                f"{_num(b['compare_per_s'], ',.0f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _jsonable(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if not k.startswith("_")}
+
+
+def json_document(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One data set: its report.  Several: ``{"datasets": [...], "mean": {...}}``."""
+    if len(reports) == 1:
+        return _jsonable(reports[0])
+    return {"datasets": [_jsonable(r) for r in reports], "mean": mean_row(reports), "protocol": PROTOCOL}
+
+
+def select_systems(peers: bool, peer_names: Iterable[str] | None, skip_locard: bool,
+                   ) -> tuple[list[Any], dict[str, str]]:
+    """locard's matcher (unless skipped) followed by the requested peers."""
+    systems: list[Any] = []
+    skipped: dict[str, str] = {}
+    if not skip_locard:
+        systems.append(LocardSystem())
+    names = list(peer_names or [])
+    if peers or names:
+        from benchmarks.peers import make_peers
+
+        ready, skipped = make_peers(names or None)
+        systems.extend(ready)
+    return systems, skipped
+
+
+def run(datasets: list[str], json_path: str | None = None, plots: str | None = None,
+        peers: bool = False, peer_names: list[str] | None = None, skip_locard: bool = False,
+        cache_dir: str | None = None, no_cache: bool = False, markdown: str | None = None,
+        console: Any = None) -> list[dict[str, Any]]:
+    """What ``locard bench fingerprint`` does; returns one report per data set."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = console or Console()
+    err = Console(stderr=True)
+    systems, skipped = select_systems(peers, peer_names, skip_locard)
+    for n, why in skipped.items():
+        err.print(f"[yellow]peer {n} skipped:[/] {why}")
+    if not systems:
+        raise ValueError("nothing to run: locard skipped and no peer available")
+    cache = None if no_cache else BenchCache(cache_dir or default_cache_dir())
+    memo: dict = {}
+    reports = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as prog:
+        task = prog.add_task("", total=1)
+
+        def progress(what: str, done: int, total: int) -> None:
+            prog.update(task, description=what, completed=done, total=total)
+
+        for ds in datasets:
+            pdir = None if plots is None else (Path(plots) / Path(ds).name if len(datasets) > 1 else Path(plots))
+            rep = bench_dataset(ds, systems, cache, pdir, memo, skipped, progress)
+            reports.append(rep)
+            prog.console.print(rich_table(rep))
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(json_document(reports), indent=2) + "\n")
+    if markdown:
+        md = markdown_tables(reports)
+        if markdown == "-":
+            console.print(md, markup=False, highlight=False, soft_wrap=True)
+        else:
+            Path(markdown).write_text(md)
+    return reports

@@ -1,0 +1,259 @@
+"""The fingerprint benchmark harness, driven by a fake matcher on a generated data set.
+
+Needs neither ``../shared`` nor the peers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks import fingerprint_bench as fb
+from matcher.errors import FailureToEnrol, ImageError
+from matcher.imageio import decode_image
+
+N_IDS, N_IMP = 4, 3
+
+
+def _make_dataset(root, n_ids=N_IDS, n_imp=N_IMP, blank=(), garbage=(), seed=0):
+    """Gray PNGs whose mean brightness encodes the identity; labels.csv with ppi."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    rows = []
+    for i in range(n_ids):
+        for k in range(n_imp):
+            name = f"images/{i}_{k}.png"
+            if (i, k) in garbage:
+                (root / name).write_bytes(b"this is not an image")
+            else:
+                level = 0 if (i, k) in blank else 40 + 40 * i
+                img = np.full((32, 32), level, np.uint8)
+                if level:
+                    img = np.clip(img + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
+                cv2.imwrite(str(root / name), img)
+            rows.append({"file": name, "identity": f"id{i}", "ppi": "500"})
+    with (root / "labels.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, ["file", "identity", "ppi"])
+        w.writeheader()
+        w.writerows(rows)
+    return root
+
+
+class FakeMatcher:
+    """Template = mean brightness; score = 100 - |difference| (higher = more alike)."""
+
+    name = "locard"
+    label = "fake locard"
+    version = "test"
+    is_peer = False
+
+    def __init__(self):
+        self.extract_calls = 0
+        self.compare_calls = 0
+
+    def extract(self, data: bytes, ppi: float):
+        self.extract_calls += 1
+        px = decode_image(data).pixels  # raises ImageError subclasses on garbage
+        if px.mean() < 1:
+            raise FailureToEnrol("blank image", quality=0)
+        return float(px.mean())
+
+    def compare(self, a, b) -> float:
+        self.compare_calls += 1
+        return 100.0 - abs(a - b)
+
+
+class FakePeer(FakeMatcher):
+    is_peer = True
+    name = "fakepeer"
+    label = "fake peer"
+    template_key = "fakepeer-r1"
+
+    @staticmethod
+    def dumps(t):
+        return repr(t).encode()
+
+    @staticmethod
+    def loads(b):
+        return float(b.decode())
+
+
+class CrashingPeer(FakeMatcher):
+    is_peer = True
+    name = "crashpeer"
+    label = "crashing peer"
+
+    def extract(self, data, ppi):
+        if decode_image(data).pixels.mean() > 150:
+            raise RuntimeError("peer bug")
+        return super().extract(data, ppi)
+
+
+def test_pair_counts_and_perfect_separation(tmp_path):
+    ds = _make_dataset(tmp_path / "ds")
+    m = FakeMatcher()
+    rep = fb.bench_dataset(ds, [m])
+    n = N_IDS * N_IMP
+    assert rep["images"] == n and rep["identities"] == N_IDS
+    assert rep["genuine_pairs"] == N_IDS * N_IMP * (N_IMP - 1) // 2
+    assert rep["genuine_pairs"] + rep["impostor_pairs"] == n * (n - 1) // 2
+    assert m.extract_calls == n
+    assert m.compare_calls == n * (n - 1) // 2  # each unordered pair once
+    assert rep["failure_to_enrol"] == 0 and rep["pairs_not_compared"] == 0
+    assert rep["eer"] == 0.0 and rep["fmr100"] == 0.0 and rep["zero_fmr"] == 0.0
+    assert rep["compare_per_s"] > 0 and rep["extract_ms_median"] >= 0
+
+
+def test_failure_to_enrol_counts_and_scores_as_non_match(tmp_path):
+    ds = _make_dataset(tmp_path / "ds", blank={(0, 0)}, garbage={(1, 2)})
+    m = FakeMatcher()
+    rep = fb.bench_dataset(ds, [m])
+    assert rep["failure_to_enrol"] == 2
+    assert sorted(f["file"] for f in rep["failures"]) == ["images/0_0.png", "images/1_2.png"]
+    assert any("FailureToEnrol" in f["error"] for f in rep["failures"])
+    n = N_IDS * N_IMP
+    assert rep["pairs_not_compared"] == 2 * (n - 1) - 1
+    assert m.compare_calls == n * (n - 1) // 2 - rep["pairs_not_compared"]
+    res = rep["_results"][0]
+    # 2 genuine pairs of each failed image are now false non-matches at any threshold > the fill score.
+    assert (res.genuine == rep["failed_pair_score"]).sum() == 2 * (N_IMP - 1)
+    assert rep["failed_pair_score"] <= min(0.0, res.impostor.min())
+    assert rep["fmr100"] == pytest.approx(2 * (N_IMP - 1) / rep["genuine_pairs"])
+    assert rep["genuine_pairs"] == len(res.genuine) and rep["impostor_pairs"] == len(res.impostor)
+
+
+def test_locard_bug_is_not_hidden_but_peer_crash_is_fte(tmp_path):
+    ds = _make_dataset(tmp_path / "ds")
+
+    class Buggy(FakeMatcher):
+        def extract(self, data, ppi):
+            raise RuntimeError("bug")
+
+    buggy = Buggy()
+    with pytest.raises(RuntimeError):
+        fb.bench_dataset(ds, [buggy])
+    rep = fb.bench_dataset(ds, [CrashingPeer()])
+    assert rep["peers"]["crashpeer"]["failure_to_enrol"] == N_IMP  # identity 3 (level 160)
+    assert "RuntimeError" in rep["peers"]["crashpeer"]["failures"][0]["error"]
+
+
+def test_peer_cache_skips_recomputation(tmp_path):
+    ds = _make_dataset(tmp_path / "ds")
+    cache = fb.BenchCache(tmp_path / "cache")
+    p1 = FakePeer()
+    r1 = fb.bench_dataset(ds, [p1], cache=cache)["peers"]["fakepeer"]
+    assert not r1["cached"] and p1.extract_calls == N_IDS * N_IMP
+    p2 = FakePeer()
+    r2 = fb.bench_dataset(ds, [p2], cache=cache)["peers"]["fakepeer"]
+    assert r2["cached"] and p2.extract_calls == 0 and p2.compare_calls == 0
+    for k in fb.REPORT_KEYS:
+        assert r2[k] == r1[k]
+    # Scores gone, templates kept: compares again, extracts nothing.
+    for f in (tmp_path / "cache" / "scores").rglob("*.pkl"):
+        f.unlink()
+    p3 = FakePeer()
+    r3 = fb.bench_dataset(ds, [p3], cache=cache)["peers"]["fakepeer"]
+    assert p3.extract_calls == 0 and p3.compare_calls > 0 and r3["eer"] == r1["eer"]
+    # A changed image invalidates the run.
+    img = ds / "images" / "0_0.png"
+    cv2.imwrite(str(img), np.full((32, 32), 200, np.uint8))
+    p4 = FakePeer()
+    fb.bench_dataset(ds, [p4], cache=cache)
+    assert p4.extract_calls == 1 and p4.compare_calls > 0
+
+
+def test_locard_is_never_cached(tmp_path):
+    ds = _make_dataset(tmp_path / "ds")
+    cache = fb.BenchCache(tmp_path / "cache")
+    fake = FakeMatcher()
+    fb.bench_dataset(ds, [fake], cache=cache)
+    fb.bench_dataset(ds, [fake], cache=cache)
+    assert fake.extract_calls == 2 * N_IDS * N_IMP
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.pkl"))
+
+
+def _cli(monkeypatch, args):
+    from typer.testing import CliRunner
+
+    from locard import app
+
+    monkeypatch.setattr(fb, "LocardSystem", FakeMatcher)
+    return CliRunner().invoke(app, ["bench", "fingerprint", *args])
+
+
+def test_cli_json_plots_and_table(tmp_path, monkeypatch):
+    ds = _make_dataset(tmp_path / "ds", blank={(2, 1)})
+    out = tmp_path / "out" / "r.json"
+    plots = tmp_path / "plots"
+    r = _cli(monkeypatch, [str(ds), "--json", str(out), "--plots", str(plots)])
+    assert r.exit_code == 0, r.output
+    assert "EER%" in r.output and "locard" in r.output
+    doc = json.loads(out.read_text())
+    for k in fb.REPORT_KEYS:
+        assert k in doc, k
+    assert doc["failure_to_enrol"] == 1
+    for k in ("eer", "fmr100", "fmr1000", "zero_fmr"):
+        assert 0.0 <= doc[k] <= 1.0
+    pngs = sorted(p.name for p in plots.glob("*.png"))
+    assert pngs == ["det_ds.png", "scores_ds_locard.png"]
+    assert all((plots / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_cli_several_datasets_markdown_and_peer_blocks(tmp_path, monkeypatch):
+    a = _make_dataset(tmp_path / "set_a")
+    b = _make_dataset(tmp_path / "set_b", blank={(0, 0)}, seed=1)
+    monkeypatch.setattr(
+        fb, "select_systems",
+        lambda peers, names, skip: ([FakeMatcher(), FakePeer()], {"absent": "not installed"}),
+    )
+    out = tmp_path / "all.json"
+    md = tmp_path / "table.md"
+    plots = tmp_path / "plots"
+    r = _cli(monkeypatch, [str(a), str(b), "--peers", "--json", str(out), "--markdown", str(md),
+                           "--plots", str(plots), "--cache", str(tmp_path / "c")])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert [d["dataset"] for d in doc["datasets"]] == ["set_a", "set_b"]
+    for d in doc["datasets"]:
+        for k in fb.REPORT_KEYS:
+            assert k in d and k in d["peers"]["fakepeer"]
+        assert d["peers_skipped"] == {"absent": "not installed"}
+    assert set(doc["mean"]) == {"locard", "fakepeer"}
+    text = md.read_text()
+    assert "| data set | locard | fakepeer |" in text and "**mean**" in text
+    assert "| set_b |" in text
+    assert (plots / "set_a" / "det_set_a.png").is_file()
+    assert (plots / "set_b" / "scores_set_b_fakepeer.png").is_file()
+
+
+def test_cli_missing_dataset_is_a_clean_error(tmp_path, monkeypatch):
+    r = _cli(monkeypatch, [str(tmp_path / "nope")])
+    assert r.exit_code == 2
+    assert "labels.csv" in r.output
+
+
+def test_unknown_peer_name(tmp_path):
+    from benchmarks.peers import make_peers
+
+    with pytest.raises(KeyError, match="unknown peer"):
+        make_peers(["no-such-peer"])
+
+
+def test_fill_failed():
+    g = np.array([5.0, np.nan, 7.0])
+    i = np.array([-2.0, np.nan])
+    g2, i2, fail = fb.fill_failed(g, i)
+    assert fail == -2.0 and g2[1] == -2.0 and i2[1] == -2.0
+    g2, i2, fail = fb.fill_failed(np.array([3.0]), np.array([np.nan]))
+    assert fail == 0.0 and i2[0] == 0.0
+
+
+def test_image_error_is_fte_even_for_locard():
+    m = FakeMatcher()
+    assert fb._expected_failure(m, ImageError("x"))
+    assert fb._expected_failure(m, FailureToEnrol("x"))
+    assert not fb._expected_failure(m, RuntimeError("x"))
