@@ -48,3 +48,35 @@ def bench_fingerprint(
     except (FileNotFoundError, ValueError, KeyError, ImportError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+@synth_app.command("fingerprints")
+def synth_fingerprints(
+    out: str = typer.Argument(..., metavar="OUT", help="Output folder (images/, groundtruth/, labels.csv)."),
+    identities: int = typer.Option(..., "--identities", min=1, help="Number of fingers (masters)."),
+    impressions: int = typer.Option(4, "--impressions", min=1, help="Impressions per finger."),
+    seed: int = typer.Option(0, "--seed", help="Master seed: same seed and counts, same bytes."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes (0 = one per CPU)."),
+    classes: str = typer.Option("natural", "--classes", help="Class shares: 'natural' or e.g. 'whorl=1,left_loop=2' (arch, tented_arch, left_loop, right_loop, whorl)."),
+    preview: str = typer.Option(None, "--preview", help="Also write a PNG contact sheet: masters, impressions and real FVC images when ../shared is present."),
+) -> None:
+    """SFinGe-style synthetic fingerprints at 500 ppi, with ground-truth minutiae per image.
+
+    Writes OUT/images/<identity>_<impression>.png, OUT/groundtruth/<same>.json and
+    OUT/labels.csv (file, identity, class, impression, ppi, groundtruth); see benchmarks/README.md.
+    """
+    from benchmarks.synth.generate import generate, parse_distribution
+
+    try:
+        distribution = parse_distribution(classes)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    summary = generate(out, identities, impressions, seed=seed, workers=workers, distribution=distribution)
+    typer.echo(f"{summary.images} images of {summary.identities} fingers in {summary.seconds:.1f} s "
+               f"({summary.images_per_second:.1f} images/s, {summary.workers} worker(s)) -> {summary.out}")
+    if preview:
+        from benchmarks.synth.preview import contact_sheet
+
+        contact_sheet(out, preview)
+        typer.echo(f"contact sheet -> {preview}")

@@ -27,8 +27,8 @@ from .orientation import Singularities, orientation_field, sample_singularities
 
 #: Master canvas ``(H, W)``, pixels at 500 ppi.
 MASTER_SHAPE = (416, 320)
-#: Orientation bins of the filter bank (pi / 16 = 11.25 degrees apart).
-ORIENTATION_BINS = 16
+#: Orientation bins of the filter bank (pi / 12 = 15 degrees apart).
+ORIENTATION_BINS = 12
 #: Standard deviation of the Gabor envelope, pixels: about half a ridge period, so a
 #: filter sees two to three ridges and bends with the field.
 GABOR_SIGMA = 3.6
@@ -88,27 +88,28 @@ def _gabor_pair(angle: float, period: float, sigma: float) -> tuple[np.ndarray, 
 
 
 def _bin_weights(values: np.ndarray, centres: np.ndarray, periodic: float | None) -> list[np.ndarray]:
-    """Linear interpolation weights of every pixel over a set of bin centres."""
-    n = len(centres)
-    if n == 1:
-        return [np.ones_like(values, dtype=np.float32)]
-    step = centres[1] - centres[0]
-    pos = (values - centres[0]) / step
+    """Linear (tent) interpolation weights of every pixel over evenly spaced bin centres.
+
+    ``periodic`` is the period of the values (pi for orientations) or None; outside
+    the range of non-periodic centres the nearest end bin takes all the weight.
+    """
+    if len(centres) == 1:
+        return [np.ones(values.shape, np.float32)]
+    step = float(centres[1] - centres[0])
+    v = values.astype(np.float32)
     if periodic is None:
-        pos = np.clip(pos, 0, n - 1)
-    lo = np.floor(pos).astype(np.int64)
-    frac = (pos - lo).astype(np.float32)
-    weights = [np.zeros(values.shape, np.float32) for _ in range(n)]
-    for b in range(n):
-        lo_b = lo % n if periodic is not None else lo
-        weights[b] += np.where(lo_b == b, 1 - frac, 0).astype(np.float32)
-        hi_b = (lo + 1) % n if periodic is not None else np.minimum(lo + 1, n - 1)
-        weights[b] += np.where((hi_b == b) & (frac > 0), frac, 0).astype(np.float32)
+        v = np.clip(v, centres[0], centres[-1])
+    weights = []
+    for c in centres:
+        d = v - np.float32(c)
+        if periodic is not None:
+            d = (d + periodic / 2) % periodic - periodic / 2
+        weights.append(np.maximum(0, 1 - np.abs(d) / step))
     return weights
 
 
 def grow_ridges(orientation: np.ndarray, period: np.ndarray, rng: np.random.Generator,
-                seeds: int = 14, iterations: int = 10, gain: float = 2.5,
+                seeds: int = 14, iterations: int = 10, gain: float = 3.0,
                 noise: float = 0.05) -> np.ndarray:
     """Grow a ridge pattern by iterative Gabor filtering from random seeds.
 
@@ -144,7 +145,7 @@ def grow_ridges(orientation: np.ndarray, period: np.ndarray, rng: np.random.Gene
 
     angles = np.arange(ORIENTATION_BINS) * np.pi / ORIENTATION_BINS
     lo, hi = float(period.min()), float(period.max())
-    periods = np.array([lo]) if hi - lo < 0.3 else np.linspace(lo, hi, 2 if hi - lo < 1.5 else 3)
+    periods = np.array([lo]) if hi - lo < 0.3 else np.array([lo, hi])
     w_angle = _bin_weights(orientation, angles, periodic=np.pi)
     w_period = _bin_weights(period, periods, periodic=None)
     bank = [(_gabor_pair(a, p, GABOR_SIGMA), wa * wp)
