@@ -541,6 +541,8 @@ def run(datasets: list[str], json_path: str | None = None, plots: str | None = N
 
     console = console or Console()
     err = Console(stderr=True)
+    if not err.is_terminal:  # logs and pipes: do not squeeze the table into 80 columns
+        err = Console(stderr=True, width=120)
     systems, skipped = select_systems(peers, peer_names, skip_locard)
     for n, why in skipped.items():
         err.print(f"[yellow]peer {n} skipped:[/] {why}")
