@@ -34,7 +34,8 @@ def period_map(shape: tuple[int, int], centre: tuple[float, float], size: tuple[
         Ridge period (distance between ridge centres), pixels, in :data:`PERIOD_RANGE`.
     """
     ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
-    base = rng.uniform(8.6, 10.0)
+    # The grown pattern settles about half a pixel wider than the filters are tuned to.
+    base = rng.uniform(8.2, 9.4)
     # Normalised distance from the centre: ridges spread out towards the edges.
     r2 = ((xs - centre[0]) / (0.5 * size[0])) ** 2 + ((ys - centre[1]) / (0.5 * size[1])) ** 2
     period = base + rng.uniform(0.2, 0.8) * np.clip(r2, 0, 1.5)

@@ -114,27 +114,33 @@ def sample_transform(master_centre: tuple[float, float], rng: np.random.Generato
                      shape: tuple[int, int] = IMPRESSION_SHAPE) -> ImpressionTransform:
     """Draw a placement and a distortion for one press.
 
-    Placement: rotation ~ N(0, 10 deg) within +-25 deg; the finger centre lands within
-    about 20-30 px of the image centre, one press in five much further off so the
-    impression is strongly partial.  Distortion: a drag of up to ~12 px and a twist of
-    up to ~5 deg outside a close-contact region 40-80 px across.
+    Meant to vary as much as an FVC2002 acquisition, whose volunteers were asked to
+    move, rotate, press harder or softer and drag the finger between impressions.
+    Placement: three presses in four turn by N(0, 8 deg), the fourth by 15-35 deg; the
+    finger centre lands within about 25-35 px of the image centre, one press in four
+    much further off, so the impression is strongly partial.  Distortion: the skin
+    outside a close-contact region 30-80 px across is dragged by ~10 px on average
+    (up to 25) and twisted by N(0, 3.5 deg).
     """
     h, w = shape
-    angle = float(np.clip(rng.normal(0, np.radians(10)), -np.radians(25), np.radians(25)))
-    spread = np.array([22.0, 28.0]) * (2.6 if rng.random() < 0.2 else 1.0)
+    if rng.random() < 0.75:
+        angle = float(rng.normal(0, np.radians(8)))
+    else:
+        angle = float(rng.choice([-1.0, 1.0]) * np.radians(rng.uniform(15, 35)))
+    spread = np.array([25.0, 32.0]) * (2.4 if rng.random() < 0.25 else 1.0)
     target = (w / 2 + rng.normal(0, spread[0]), h / 2 + rng.normal(0, spread[1]))
     contact = (master_centre[0] + rng.normal(0, 20), master_centre[1] + rng.normal(0, 25))
-    r0 = rng.uniform(20, 45)
-    r1 = r0 + rng.uniform(90, 150)
-    drag_len = rng.gamma(2.0, 3.5)
+    r0 = rng.uniform(15, 40)
+    r1 = r0 + rng.uniform(80, 130)
+    drag_len = min(25.0, rng.gamma(2.0, 5.0))
     drag_dir = rng.uniform(0, 2 * np.pi)
     drag = (drag_len * np.cos(drag_dir), drag_len * np.sin(drag_dir))
-    twist = float(rng.normal(0, np.radians(2.5)))
+    twist = float(np.clip(rng.normal(0, np.radians(3.5)), -np.radians(8), np.radians(8)))
     waves = []
     for _ in range(3):
         a = rng.uniform(0, 2 * np.pi)
         k = 2 * np.pi / rng.uniform(120, 260)
-        amp = rng.normal(0, 1.2, 2)
+        amp = rng.normal(0, 1.5, 2)
         waves.append((amp[0], amp[1], k * np.cos(a), k * np.sin(a), rng.uniform(0, 2 * np.pi)))
     return ImpressionTransform(angle, master_centre, target, contact, (r0, r1), drag, twist,
                                np.array(waves))
@@ -207,18 +213,37 @@ class Press:
 
 def sample_press(rng: np.random.Generator) -> Press:
     """Draw the photometric parameters of one press."""
-    pressure = float(np.clip(rng.normal(0, 0.45), -1, 1))
+    pressure = float(np.clip(rng.normal(0, 0.55), -1, 1))
     # Light (dry) presses touch less of the finger.
-    scale = float(np.clip(rng.normal(0.92 + 0.1 * pressure, 0.1), 0.6, 1.15))
+    scale = float(np.clip(rng.normal(0.88 + 0.12 * pressure, 0.12), 0.5, 1.15))
     return Press(
         pressure=pressure,
         contact_scale=scale,
-        contact_offset=(float(rng.normal(0, 12)), float(rng.normal(0, 18))),
+        contact_offset=(float(rng.normal(0, 14)), float(rng.normal(0, 22))),
         ridge_level=float(rng.uniform(15, 80)),
         valley_level=float(rng.uniform(175, 235)),
         blur=float(rng.uniform(0.6, 1.2)),
         noise=float(rng.uniform(1.0, 3.0)),
     )
+
+
+def creases(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Creases, scars and scratches: thin bright lines where no ridge touches, ``[0, 1]``.
+
+    Two presses in five carry one to four of them, 1-3 px wide, mostly running across
+    the finger as flexion creases do.
+    """
+    h, w = shape
+    lines = np.zeros(shape, np.float32)
+    if rng.random() < 0.4:
+        for _ in range(int(rng.integers(1, 5))):
+            angle = rng.normal(0, 0.5) + (np.pi / 2 if rng.random() < 0.2 else 0.0)
+            cx, cy = rng.uniform(0.15, 0.85) * w, rng.uniform(0.15, 0.85) * h
+            half = rng.uniform(30, 160)
+            p0 = (int(cx - half * np.cos(angle)), int(cy - half * np.sin(angle)))
+            p1 = (int(cx + half * np.cos(angle)), int(cy + half * np.sin(angle)))
+            cv2.line(lines, p0, p1, 1.0, int(rng.integers(1, 4)), cv2.LINE_AA)
+    return cv2.GaussianBlur(lines, (0, 0), 0.7) if lines.any() else lines
 
 
 def contact_mask(finger: np.ndarray, centre: tuple[float, float], half: tuple[float, float],
@@ -274,6 +299,7 @@ def render(ridges: np.ndarray, finger: np.ndarray, press: Press, rng: np.random.
     dryness = max(0.0, -p) * 0.9 + 0.05
     breaks = _noise(shape, 1.6, rng) + 0.7 * _noise(shape, 6.0, rng)
     ink *= np.clip((breaks + 2.6 - 2.6 * dryness) / 0.6, 0, 1)
+    ink *= 1.0 - creases(shape, rng)
     # Contact falls off towards the edge of the contact area, with a soft rim.
     ink *= np.clip(contact * 1.4, 0, 1) ** 1.5
     # Grain of the skin and the optics, blurred with the image: most sensor noise is

@@ -1,0 +1,226 @@
+"""Synthetic fingerprint generator: determinism, ground truth, classes, layout, samples."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage.morphology import skeletonize
+
+from benchmarks.datasets import load_dataset
+from benchmarks.synth.generate import (class_plan, generate, impression_rng, master_rng,
+                                       parse_distribution, write_identity, IdentityTask)
+from benchmarks.synth.groundtruth import BIFURCATION, ENDING, read_groundtruth
+from benchmarks.synth.impression import make_impression, pull_back_maps
+from benchmarks.synth.master import make_master
+from benchmarks.synth.orientation import CLASSES
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "fingerprints"
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def masters():
+    """One master per class (seeded), shared by the ground-truth tests."""
+    return {kind: make_master(kind, master_rng(11, i)) for i, kind in enumerate(CLASSES)}
+
+
+# --- independent minutia detector (not the generator's code path) -------------------
+
+def _cn_minutiae(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, type) of crossing-number minutiae on Lee's thinning of ``binary``."""
+    skel = skeletonize(binary, method="lee").astype(np.int32)
+    p = np.pad(skel, 1)
+    h, w = skel.shape
+    ring = [p[1 + dy: 1 + dy + h, 1 + dx: 1 + dx + w]
+            for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))]
+    cn = sum(np.abs(ring[i] - ring[(i + 1) % 8]) for i in range(8)) // 2
+    ys, xs = np.nonzero(skel & ((cn == 1) | (cn == 3)))
+    kinds = np.where(cn[ys, xs] == 1, ENDING, BIFURCATION)
+    return xs.astype(float), ys.astype(float), kinds
+
+
+def _hit_rate(gt, detected, tol: float) -> float:
+    """Share of ground-truth minutiae with a detected minutia of the same type within ``tol`` px."""
+    dx, dy, dk = detected
+    hits = 0
+    for x, y, k in zip(gt.x, gt.y, gt.kind):
+        same = dk == k
+        if same.any() and np.hypot(dx[same] - x, dy[same] - y).min() <= tol:
+            hits += 1
+    return hits / max(1, len(gt))
+
+
+# --- determinism -------------------------------------------------------------------
+
+def test_same_seed_same_bytes_whatever_the_worker_count(tmp_path):
+    generate(tmp_path / "a", 3, 2, seed=5, workers=1, progress=False)
+    generate(tmp_path / "b", 3, 2, seed=5, workers=2, progress=False)
+    a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert len(a) == 3 * 2 * 2 + 1
+    assert a == b
+
+
+def test_other_seed_other_images(tmp_path):
+    task = dict(out=str(tmp_path), index=0, total=1, kind="whorl", impressions=1)
+    for sub, seed in (("a", 1), ("b", 2)):
+        (tmp_path / "images").mkdir(exist_ok=True)
+        (tmp_path / "groundtruth").mkdir(exist_ok=True)
+        write_identity(IdentityTask(seed=seed, **task))
+        (tmp_path / "images" / "0001_1.png").rename(tmp_path / f"{sub}.png")
+    assert (tmp_path / "a.png").read_bytes() != (tmp_path / "b.png").read_bytes()
+
+
+# --- ground truth ------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", CLASSES)
+def test_master_minutiae_are_endings_and_bifurcations_of_the_ridge_pattern(masters, kind):
+    m = masters[kind]
+    assert 25 <= len(m.minutiae) <= 110, "minutiae per full master out of the realistic range"
+    detected = _cn_minutiae(m.ridges > 0)
+    assert _hit_rate(m.minutiae, detected, tol=3.0) >= 0.9
+
+
+@pytest.mark.parametrize("kind", CLASSES)
+def test_minutia_directions_follow_the_convention(masters, kind):
+    """Endings point into their ridge; bifurcations point between their branches."""
+    m = masters[kind]
+    ridge = m.ridges > 0
+    h, w = ridge.shape
+
+    def on_ridge(x, y, d, dist):
+        px, py = int(round(x + dist * np.cos(d))), int(round(y + dist * np.sin(d)))
+        return bool(ridge[np.clip(py, 0, h - 1), np.clip(px, 0, w - 1)])
+
+    end = m.minutiae.kind == ENDING
+    fork = ~end
+    ahead_end = np.mean([on_ridge(x, y, d, 5) for x, y, d in
+                         zip(m.minutiae.x[end], m.minutiae.y[end], m.minutiae.direction[end])])
+    behind_end = np.mean([on_ridge(x, y, d, -5) for x, y, d in
+                          zip(m.minutiae.x[end], m.minutiae.y[end], m.minutiae.direction[end])])
+    ahead_fork = np.mean([on_ridge(x, y, d, 7) for x, y, d in
+                          zip(m.minutiae.x[fork], m.minutiae.y[fork], m.minutiae.direction[fork])])
+    behind_fork = np.mean([on_ridge(x, y, d, -5) for x, y, d in
+                           zip(m.minutiae.x[fork], m.minutiae.y[fork], m.minutiae.direction[fork])])
+    assert ahead_end >= 0.8 and behind_end <= 0.25
+    assert ahead_fork <= 0.35 and behind_fork >= 0.8
+
+
+def test_impression_minutiae_land_on_the_warped_ridge_pattern(masters):
+    """Mapped ground truth sits on endings/bifurcations of the master warped the same way."""
+    rates = []
+    for i, kind in enumerate(CLASSES):
+        m = masters[kind]
+        imp = make_impression(m, impression_rng(11, i, 1))
+        mx, my = pull_back_maps(imp.transform)
+        warped = cv2.remap(m.ridges, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=-1.0)
+        assert 10 <= len(imp.minutiae) <= 90
+        rates.append(_hit_rate(imp.minutiae, _cn_minutiae(warped > 0), tol=4.0))
+    assert min(rates) >= 0.8, rates
+
+
+def test_ridge_period_is_that_of_real_fingers(masters):
+    """Dominant spatial period of the grown ridges is 8-11 px (500 ppi), median of 5 patches."""
+    yy, xx = np.mgrid[-256:256, -256:256]
+    radius = np.hypot(yy, xx)
+    window = np.hanning(64)[:, None] * np.hanning(64)
+    for m in masters.values():
+        h, w = m.ridges.shape
+        periods = []
+        for oy, ox in ((-80, -60), (-80, 60), (60, -60), (60, 60), (0, 0)):
+            patch = m.ridges[h // 2 + oy - 32: h // 2 + oy + 32, w // 2 + ox - 32: w // 2 + ox + 32]
+            spec = np.abs(np.fft.fftshift(np.fft.fft2(patch * window, s=(512, 512))))
+            spec[radius < 20] = 0  # DC and waves longer than 25 px
+            fy, fx = np.unravel_index(np.argmax(spec), spec.shape)
+            periods.append(512 / radius[fy, fx])
+        assert 8.0 <= np.median(periods) <= 11.0, periods
+
+
+# --- classes -----------------------------------------------------------------------
+
+def test_class_plan_honours_the_requested_distribution_exactly():
+    dist = parse_distribution("whorl=2,arch=1,left_loop=1")
+    plan = class_plan(200, dist, seed=3)
+    assert Counter(plan) == {"whorl": 100, "arch": 50, "left_loop": 50}
+    natural = Counter(class_plan(1000, parse_distribution("natural"), seed=0))
+    assert natural == {"arch": 37, "tented_arch": 29, "left_loop": 338, "right_loop": 317, "whorl": 279}
+    assert class_plan(50, dist, seed=3) == class_plan(50, dist, seed=3)
+    with pytest.raises(ValueError):
+        parse_distribution("loop=1")
+
+
+def test_generated_masters_have_their_class_singularities(masters):
+    counts = {k: (len(m.singularities.cores), len(m.singularities.deltas)) for k, m in masters.items()}
+    assert counts == {"arch": (0, 0), "tented_arch": (1, 1), "left_loop": (1, 1),
+                      "right_loop": (1, 1), "whorl": (2, 2)}
+    # A left loop has its delta right of the core, a right loop the mirror image.
+    ll, rl = masters["left_loop"].singularities, masters["right_loop"].singularities
+    assert ll.deltas[0, 0] > ll.cores[0, 0] and rl.deltas[0, 0] < rl.cores[0, 0]
+
+
+# --- command and layout --------------------------------------------------------------
+
+def test_command_writes_the_bench_layout(tmp_path):
+    from typer.testing import CliRunner
+
+    from locard import app
+
+    out = tmp_path / "set"
+    sheet = tmp_path / "sheet.png"
+    result = CliRunner().invoke(app, ["synth", "fingerprints", str(out), "--identities", "2",
+                                      "--impressions", "2", "--seed", "9", "--workers", "1",
+                                      "--classes", "tented_arch=1", "--preview", str(sheet)])
+    assert result.exit_code == 0, result.output
+    ds = load_dataset(out)
+    assert len(ds.samples) == 4 and len(ds.identities) == 2
+    assert {s.extra["class"] for s in ds.samples} == {"tented_arch"}
+    with (out / "labels.csv").open(newline="") as fh:
+        assert csv.DictReader(fh).fieldnames[:5] == ["file", "identity", "class", "impression", "ppi"]
+    for s in ds.samples:
+        img = cv2.imread(str(s.path), cv2.IMREAD_UNCHANGED)
+        assert img.dtype == np.uint8 and img.ndim == 2 and s.ppi == 500
+        doc, minutiae = read_groundtruth(out / s.extra["groundtruth"])
+        assert doc["identity"] == s.identity and len(minutiae) > 0
+        assert ((minutiae.x >= 0) & (minutiae.x < img.shape[1])).all()
+        assert ((minutiae.direction >= 0) & (minutiae.direction < 2 * np.pi)).all()
+    assert cv2.imread(str(sheet)) is not None
+
+
+def test_bad_class_names_are_rejected(tmp_path):
+    from typer.testing import CliRunner
+
+    from locard import app
+
+    result = CliRunner().invoke(app, ["synth", "fingerprints", str(tmp_path / "x"), "--identities", "1",
+                                      "--classes", "loop=1"])
+    assert result.exit_code == 2 and "unknown class" in result.output
+
+
+# --- committed samples ---------------------------------------------------------------
+
+def test_samples_are_a_valid_set_the_generator_reproduces(tmp_path):
+    ds = load_dataset(SAMPLES)
+    assert len(ds.identities) >= 10 and len(ds.samples) >= 40
+    total = sum(s.path.stat().st_size for s in ds.samples)
+    assert total < 8_000_000
+    for s in ds.samples:
+        assert s.path.is_file() and (SAMPLES / s.extra["groundtruth"]).is_file()
+    # The first finger, regenerated from the recorded seed, is byte-identical.
+    doc = json.loads((SAMPLES / ds.samples[0].extra["groundtruth"]).read_text())
+    first = [s for s in ds.samples if s.identity == ds.samples[0].identity]
+    (tmp_path / "images").mkdir()
+    (tmp_path / "groundtruth").mkdir()
+    write_identity(IdentityTask(str(tmp_path), int(doc["seed"]), 0, len(ds.identities),
+                                first[0].extra["class"], len(first)))
+    for s in first:
+        rel = s.path.relative_to(SAMPLES)
+        assert (tmp_path / rel).read_bytes() == s.path.read_bytes(), rel
