@@ -1,15 +1,17 @@
-"""1:1 comparison: MCC local similarities consolidated by relaxation (LSS-R).
+"""1:1 comparison: binary MCC local similarities consolidated by relaxation (LSS-R).
 
 1. Local similarity of every minutia pair: how alike their cylinders are on the
-   cells valid in both (Cappelli et al. 2010, eq. 7), zero when the minutiae
-   point more than 90 degrees apart or share too few cells.
+   cells valid in both, ``1 - sqrt(|a xor b|) / (sqrt(|a|) + sqrt(|b|))`` with
+   ``|.|`` a popcount (Cappelli, Ferrara & Maltoni 2010, binary MCC); zero when the
+   minutiae point more than 90 degrees apart or share too few valid cells.
 2. The ``min(nA, nB)`` most similar one-to-one pairs are relaxed: each pair's
    similarity is pulled up by pairs that agree with it geometrically (distances,
    direction differences and radial angles preserved) and down otherwise.
 3. The score is the mean relaxed similarity of the ``nP`` pairs whose similarity
    held up best under relaxation; those pairs are the evidence an examiner sees.
 
-Scores lie in ``[0, 1]``; higher is more alike.
+Scores lie in ``[0, 1]``; higher is more alike.  All of it runs in one compiled
+kernel over arrays prepared once per template, for 1:N re-ranking throughput.
 """
 
 from __future__ import annotations
@@ -17,23 +19,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
-from .descriptors import ND, NS, _IN_DISC, cylinders
+from .descriptors import ND, _IN_DISC, cylinders
 from .template import Template
 
 #: Version of template + descriptor + comparator; calibrations are tied to it.
 MATCHER_VERSION = "locard-fp-1"
 
-MIN_MATCHABLE = 0.6          # share of a disc's cells valid in both cylinders
+MIN_MATCHABLE = 0.25         # share of a disc's cells valid in both cylinders
 MAX_DIRECTION_DIFF = np.pi / 2
 MIN_NP, MAX_NP, MU_P, TAU_P = 4, 12, 20.0, 0.4
 N_REL, W_R = 5, 0.5
+MAX_R = 1000                 # cap on pairs entering relaxation (speed)
 MU_1, TAU_1 = 5.0, -8.0 / 5.0
 MU_2, TAU_2 = np.pi / 12, -30.0
 MU_3, TAU_3 = np.pi / 12, -30.0
 
-_MATCHABLE_CELLS = MIN_MATCHABLE * _IN_DISC.sum() * ND
+_MATCHABLE_CELLS = int(MIN_MATCHABLE * _IN_DISC.sum() * ND)
 
 
 @dataclass(frozen=True)
@@ -48,28 +52,15 @@ class Comparison:
     """(k,) float: relaxed similarity of each pair."""
 
 
-def local_similarities(a: Template, b: Template) -> np.ndarray:
-    """Local similarity of every minutia of ``a`` with every minutia of ``b``.
+@intrinsic
+def _popcount(typingctx, x):
+    """Hardware population count of a uint64 (llvm.ctpop)."""
+    sig = types.uint64(types.uint64)
 
-    Returns
-    -------
-    (nA, nB) float32 in [0, 1].
-    """
-    ca, cb = cylinders(a), cylinders(b)
-    va, vb = ca.valid, cb.valid
-    common = va @ vb.T
-    na2 = (ca.values * ca.values) @ vb.T   # |a restricted to b's valid cells|^2
-    nb2 = va @ (cb.values * cb.values).T
-    dot = ca.values @ cb.values.T          # invalid cells are zero in both
-    dist = np.sqrt(np.maximum(na2 + nb2 - 2 * dot, 0))
-    denom = np.sqrt(na2) + np.sqrt(nb2)
-    sim = np.where(denom > 0, 1 - dist / np.maximum(denom, 1e-9), 0.0)
-    ta = a.minutiae["direction"][:, None].astype(np.float64)
-    tb = b.minutiae["direction"][None, :].astype(np.float64)
-    dtheta = np.abs((ta - tb + np.pi) % (2 * np.pi) - np.pi)
-    ok = (common >= _MATCHABLE_CELLS) & (dtheta <= MAX_DIRECTION_DIFF)
-    ok &= ca.usable[:, None] & cb.usable[None, :]
-    return np.where(ok, sim, 0.0).astype(np.float32)
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
 
 
 @njit(cache=True)
@@ -83,45 +74,77 @@ def _z(v, mu, tau):
 
 
 @njit(cache=True)
-def _relax(sim, xa, ya, ta, xb, yb, tb, n_p):
+def _local_similarities(bits_a, valid_a, use_a, ta, bits_b, valid_b, use_b, tb, min_common, max_dtheta):
+    na, nw = bits_a.shape
+    nb = bits_b.shape[0]
+    sim = np.zeros((na, nb))
+    for i in range(na):
+        if not use_a[i]:
+            continue
+        for j in range(nb):
+            if not use_b[j] or abs(_wrap(ta[i] - tb[j])) > max_dtheta:
+                continue
+            common = 0
+            pa_ = 0
+            pb_ = 0
+            px = 0
+            for w in range(nw):
+                v = valid_a[i, w] & valid_b[j, w]
+                x = bits_a[i, w] & v
+                y = bits_b[j, w] & v
+                common += _popcount(v)
+                pa_ += _popcount(x)
+                pb_ += _popcount(y)
+                px += _popcount(x ^ y)
+            if common < min_common:
+                continue
+            den = np.sqrt(pa_) + np.sqrt(pb_)
+            if den > 0:
+                sim[i, j] = 1.0 - np.sqrt(px) / den
+    return sim
+
+
+@njit(cache=True)
+def _relax(sim, da, aa, ra, db, ab, rb, n_p, max_r):
+    """LSS-R over precomputed pair geometry of each template.
+
+    ``da[i, k]`` distance between minutiae i and k, ``aa[i, k]`` their direction
+    difference, ``ra[i, k]`` the angle of k seen from i relative to i's direction.
+    """
     na, nb = sim.shape
-    n_r = min(na, nb)
-    # one-to-one greedy preselection of the n_r most similar pairs
-    order = np.argsort(-sim.ravel())
+    # candidate pairs: positive similarities only, strongest first
+    flat = sim.ravel()
+    pos = np.flatnonzero(flat > 0)
+    order = pos[np.argsort(-flat[pos])]
+    n_r = min(na, nb, max_r)
     used_a = np.zeros(na, np.bool_)
     used_b = np.zeros(nb, np.bool_)
     pa = np.empty(n_r, np.int64)
     pb = np.empty(n_r, np.int64)
-    lam = np.empty(n_r, np.float64)
+    lam0 = np.empty(n_r, np.float64)
     k = 0
     for idx in order:
         if k == n_r:
             break
         i, j = idx // nb, idx % nb
-        if sim[i, j] <= 0:
-            break
         if used_a[i] or used_b[j]:
             continue
         used_a[i] = True
         used_b[j] = True
-        pa[k], pb[k], lam[k] = i, j, sim[i, j]
+        pa[k], pb[k], lam0[k] = i, j, flat[idx]
         k += 1
     n_r = k
     if n_r < 2:
-        return 0.0, pa[:0], pb[:0], lam[:0]
-    pa, pb, lam0 = pa[:n_r], pb[:n_r], lam[:n_r].copy()
+        return 0.0, pa[:0], pb[:0], lam0[:0]
+    pa, pb, lam0 = pa[:n_r], pb[:n_r], lam0[:n_r]
     rho = np.zeros((n_r, n_r))
     for r in range(n_r):
         i1, j1 = pa[r], pb[r]
         for s in range(r + 1, n_r):
             i2, j2 = pa[s], pb[s]
-            da = np.hypot(xa[i2] - xa[i1], ya[i2] - ya[i1])
-            db = np.hypot(xb[j2] - xb[j1], yb[j2] - yb[j1])
-            d1 = abs(da - db)
-            d2 = abs(_wrap(_wrap(ta[i1] - ta[i2]) - _wrap(tb[j1] - tb[j2])))
-            ra = _wrap(ta[i1] - np.arctan2(ya[i2] - ya[i1], xa[i2] - xa[i1]))
-            rb = _wrap(tb[j1] - np.arctan2(yb[j2] - yb[j1], xb[j2] - xb[j1]))
-            d3 = abs(_wrap(ra - rb))
+            d1 = abs(da[i1, i2] - db[j1, j2])
+            d2 = abs(_wrap(aa[i1, i2] - ab[j1, j2]))
+            d3 = abs(_wrap(ra[i1, i2] - rb[j1, j2]))
             v = _z(d1, MU_1, TAU_1) * _z(d2, MU_2, TAU_2) * _z(d3, MU_3, TAU_3)
             rho[r, s] = v
             rho[s, r] = v
@@ -136,9 +159,34 @@ def _relax(sim, xa, ya, ta, xb, yb, tb, n_p):
     return score, pa[keep], pb[keep], lam[keep]
 
 
-def _n_p(na: int, nb: int) -> int:
-    z = 1.0 / (1.0 + np.exp(-TAU_P * (min(na, nb) - MU_P)))
-    return int(MIN_NP + round(z * (MAX_NP - MIN_NP)))
+@njit(cache=True)
+def _compare(bits_a, valid_a, use_a, ta, da, aa, ra, bits_b, valid_b, use_b, tb, db, ab, rb,
+             min_common, max_dtheta, max_r):
+    sim = _local_similarities(bits_a, valid_a, use_a, ta, bits_b, valid_b, use_b, tb, min_common, max_dtheta)
+    m = min(len(ta), len(tb))
+    z = 1.0 / (1.0 + np.exp(-TAU_P * (m - MU_P)))
+    n_p = int(MIN_NP + np.round(z * (MAX_NP - MIN_NP)))
+    return _relax(sim, da, aa, ra, db, ab, rb, n_p, max_r)
+
+
+def _wrap_np(a: np.ndarray) -> np.ndarray:
+    return (a + np.pi) % (2 * np.pi) - np.pi
+
+
+def _prepared(t: Template):
+    """Arrays the kernel needs, built once per template."""
+    p = t._derived.get(MATCHER_VERSION)
+    if p is None:
+        c = cylinders(t)
+        m = t.minutiae
+        x, y, th = (m[k].astype(np.float64) for k in ("x", "y", "direction"))
+        dx, dy = x[None, :] - x[:, None], y[None, :] - y[:, None]
+        dist = np.hypot(dx, dy)
+        ddir = _wrap_np(th[:, None] - th[None, :])
+        radial = _wrap_np(th[:, None] - np.arctan2(dy, dx))
+        p = (c.bits, c.valid, c.usable, th, dist, ddir, radial)
+        t._derived[MATCHER_VERSION] = p
+    return p
 
 
 def compare(a: Template, b: Template) -> Comparison:
@@ -149,13 +197,24 @@ def compare(a: Template, b: Template) -> Comparison:
     Comparison
         Score in [0, 1] and the paired minutiae that support it.
     """
-    if len(a) == 0 or len(b) == 0:
+    if len(a) < 2 or len(b) < 2:
         return Comparison(0.0, np.zeros((0, 2), np.int64), np.zeros(0))
-    sim = local_similarities(a, b).astype(np.float64)
-    ma, mb = a.minutiae, b.minutiae
-    score, pa, pb, lam = _relax(
-        sim,
-        ma["x"].astype(np.float64), ma["y"].astype(np.float64), ma["direction"].astype(np.float64),
-        mb["x"].astype(np.float64), mb["y"].astype(np.float64), mb["direction"].astype(np.float64),
-        _n_p(len(a), len(b)))
+    score, pa, pb, lam = _compare(*_prepared(a), *_prepared(b), _MATCHABLE_CELLS, MAX_DIRECTION_DIFF, MAX_R)
     return Comparison(float(score), np.stack([pa, pb], 1), lam)
+
+
+def compare_scores(probe: Template, gallery: list[Template]) -> np.ndarray:
+    """Scores of one probe against many templates (the 1:N re-ranking loop).
+
+    Returns
+    -------
+    (len(gallery),) float64 array.
+    """
+    if len(probe) < 2:
+        return np.zeros(len(gallery))
+    p = _prepared(probe)
+    out = np.zeros(len(gallery))
+    for k, g in enumerate(gallery):
+        if len(g) >= 2:
+            out[k] = _compare(*p, *_prepared(g), _MATCHABLE_CELLS, MAX_DIRECTION_DIFF, MAX_R)[0]
+    return out

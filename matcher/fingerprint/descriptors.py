@@ -4,7 +4,7 @@ A cylinder is a 3-D histogram centred on a minutia and rotated with it: ``NS x N
 spatial cells of a disc of radius ``R`` pixels times ``ND`` cells of relative
 direction.  Each cell sums Gaussian contributions of the neighbouring minutiae
 (by distance to the cell centre and by the difference between their relative
-direction and the cell's), squashed by a sigmoid to ``[0, 1]``.  Cells outside the
+direction and the cell's); a cell is set when that sum exceeds a small level.  Cells outside the
 disc or outside the print area are *invalid* and take no part in comparisons, so
 a partial print is compared on what both impressions show.
 
@@ -30,10 +30,9 @@ ND = 6                 # direction cells
 SIGMA_S = 28.0 / 3.0   # pixels
 SIGMA_D = 2.0 * np.pi / 9.0
 MU_PSI = 0.01
-TAU_PSI = 400.0
-MIN_VALID_CELLS = 0.75  # share of the disc's cells that must lie in the print
+MIN_VALID_CELLS = 0.3  # share of the disc's cells that must lie in the print
 MIN_NEIGHBOURS = 2
-DESCRIPTOR_VERSION = "mcc-16x6-1"
+DESCRIPTOR_VERSION = f"mcc-binary-{NS}x{ND}-1"
 
 _DELTA_S = 2.0 * RADIUS / NS
 _DELTA_D = 2.0 * np.pi / ND
@@ -43,16 +42,32 @@ _IN_DISC = (_CELL_I ** 2 + _CELL_J ** 2) <= RADIUS ** 2
 _DIR_CENTERS = -np.pi + (np.arange(ND) + 0.5) * _DELTA_D
 
 
+#: 64-bit words per packed cylinder.
+WORDS = -(-NS * NS * ND // 64)
+
+
 @dataclass(frozen=True)
 class Cylinders:
-    """The cylinders of one template."""
+    """The binary cylinders of one template (bit-packed, ``WORDS`` uint64 per cylinder).
 
-    values: np.ndarray
-    """(n, NS*NS*ND) float32 in [0, 1], zero on invalid cells."""
+    Binary MCC: a cell's bit is set when its summed contribution exceeds ``MU_PSI``
+    (the sigmoid of the float version used as a step), which Cappelli et al. found
+    as accurate as float cells and which compares with popcounts.
+    """
+
+    bits: np.ndarray
+    """(n, WORDS) uint64: cell bits, zero on invalid cells."""
     valid: np.ndarray
-    """(n, NS*NS*ND) float32, 1 on valid cells."""
+    """(n, WORDS) uint64: validity bits."""
     usable: np.ndarray
     """(n,) bool: cylinder has enough valid cells and neighbours to be compared."""
+
+
+def _pack(cells: np.ndarray) -> np.ndarray:
+    n, d = cells.shape
+    padded = np.zeros((n, WORDS * 64), np.uint8)
+    padded[:, :d] = cells
+    return np.packbits(padded, axis=1, bitorder="little").view("<u8").reshape(n, WORDS).astype(np.uint64)
 
 
 @njit(cache=True)
@@ -115,12 +130,11 @@ def cylinders(template: Template) -> Cylinders:
     cell_ok = _IN_DISC.ravel()[None] & template.in_print(cx, cy)
     values = np.zeros((n, NS * NS * ND), np.float64)
     _fill(values, xs, ys, th, cx, cy, cell_ok, _DIR_CENTERS, SIGMA_S, SIGMA_D, _DELTA_D)
-    values = 1.0 / (1.0 + np.exp(-TAU_PSI * (values - MU_PSI)))
     valid = np.repeat(cell_ok, ND, axis=1)
-    values = np.where(valid, values, 0.0)
+    on = (values > MU_PSI) & valid
     d2 = (xs[:, None] - xs[None]) ** 2 + (ys[:, None] - ys[None]) ** 2
     neighbours = ((d2 <= (RADIUS + 3 * SIGMA_S) ** 2).sum(1) - 1)
     usable = (cell_ok.sum(1) >= MIN_VALID_CELLS * _IN_DISC.sum()) & (neighbours >= MIN_NEIGHBOURS)
-    out = Cylinders(values.astype(np.float32), valid.astype(np.float32), usable)
+    out = Cylinders(_pack(on), _pack(valid), usable)
     template._derived[DESCRIPTOR_VERSION] = out
     return out
