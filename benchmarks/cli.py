@@ -50,6 +50,37 @@ def bench_fingerprint(
         raise typer.Exit(2) from exc
 
 
+@bench_app.command("face")
+def bench_face(
+    dataset: str = typer.Argument(..., metavar="DATASET", help="Folder with images and labels.csv (file, identity)."),
+    json_path: str = typer.Option(None, "--json", help="Write the report as JSON to this file."),
+    plots: str = typer.Option(None, "--plots", help="Write DET, CMC and score-histogram PNGs to this folder."),
+    pairs: str = typer.Option(None, "--pairs", help="Evaluate this LFW pairs.txt instead (10-fold accuracy, EER)."),
+    peers: bool = typer.Option(False, "--peers", help="Also run the plain YuNet+SFace and dlib (face_recognition) pipelines."),
+    mode: str = typer.Option("sface", "--mode", help="locard face mode(s), comma separated: sface, fusion."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the impostor-pair sample (sets with over 1,000,000 pairs)."),
+    save_calibration: str = typer.Option(None, "--save-calibration", help="Write calibration_<mode>.json (impostor scores of this run) to this folder."),
+) -> None:
+    """Face matcher: failure to enrol, EER, FMR100/1000, rank-1/10 and ms per face (one core).
+
+    Genuine pairs: all; impostor pairs: all (or a seeded sample of 1,000,000); gallery = first
+    image of each identity.  See benchmarks/README.md, section Face.
+    """
+    import os
+
+    # One core: pin the numerical libraries before anything heavy is imported.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    from benchmarks import face_bench
+
+    try:
+        face_bench.run(dataset, json_out=json_path, plots=plots, pairs=pairs, peers=peers, mode=mode,
+                       seed=seed, save_calibration=save_calibration)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 @synth_app.command("fingerprints")
 def synth_fingerprints(
     out: str = typer.Argument(..., metavar="OUT", help="Output folder (images/, groundtruth/, labels.csv)."),

@@ -26,6 +26,10 @@ MAX_DETECTION_SIDE = 960
 SCORE_THRESHOLD = 0.6
 #: Border added on every side, as a share of the longer image side, for the second search.
 BORDER_FRACTION = 0.3
+#: Smallest box area, as a share of the image area, of a face the second search may return.
+#: That search exists for faces filling the frame (ORL boxes cover 0.46-0.87 of the image);
+#: smaller finds there are mostly texture the border made face-like (seen on a coffee cup).
+FRAME_FILLING_AREA = 0.4
 
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose_tip", "right_mouth", "left_mouth")
 """Landmark order (the subject's right eye is on the viewer's left)."""
@@ -113,7 +117,7 @@ def detect_faces(
         Smallest detector confidence (0-1) kept.
     border_fraction : float
         When nothing is found, search again inside a replicated border this share of the
-        longer side wide (0 disables the second search).
+        longer side wide, for a face filling the frame (0 disables the second search).
 
     Returns
     -------
@@ -126,5 +130,7 @@ def detect_faces(
     if not faces and border_fraction > 0:
         pad = int(round(border_fraction * max(bgr.shape[:2])))
         framed = cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        faces = [f.shifted(-pad, -pad) for f in _run_yunet(framed, score_threshold)]
+        area = bgr.shape[0] * bgr.shape[1]
+        faces = [f.shifted(-pad, -pad) for f in _run_yunet(framed, score_threshold)
+                 if f.area >= FRAME_FILLING_AREA * area]
     return sorted(faces, key=lambda f: -f.area)
