@@ -28,7 +28,7 @@ from .template import Template
 #: Version of template + descriptor + comparator; calibrations are tied to it.
 MATCHER_VERSION = "locard-fp-1"
 
-MIN_MATCHABLE = 0.25         # share of a disc's cells valid in both cylinders
+MIN_MATCHABLE = 0.15         # share of a disc's cells valid in both cylinders
 MAX_DIRECTION_DIFF = np.pi / 2
 MIN_NP, MAX_NP, MU_P, TAU_P = 4, 12, 20.0, 0.4
 N_REL, W_R = 5, 0.5

@@ -30,7 +30,7 @@ ND = 6                 # direction cells
 SIGMA_S = 28.0 / 3.0   # pixels
 SIGMA_D = 2.0 * np.pi / 9.0
 MU_PSI = 0.01
-MIN_VALID_CELLS = 0.3  # share of the disc's cells that must lie in the print
+MIN_VALID_CELLS = 0.2  # share of the disc's cells that must lie in the print
 MIN_NEIGHBOURS = 2
 DESCRIPTOR_VERSION = f"mcc-binary-{NS}x{ND}-1"
 
