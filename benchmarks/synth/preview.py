@@ -39,10 +39,9 @@ def _tile(image: np.ndarray, caption: str) -> np.ndarray:
 
 
 def _master_image(master) -> np.ndarray:
-    """Master ridge pattern as a clean dark-on-light image, cropped to the tile."""
-    h, w = master.ridges.shape
-    img = 255 - (127.5 + 127.5 * master.ridges * master.mask)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    """Master ridge pattern as a clean dark-on-light image (white outside the area)."""
+    ink = np.clip(0.5 + 0.5 * master.ridges, 0, 1) * master.mask
+    return np.clip(255 * (1 - ink), 0, 255).astype(np.uint8)
 
 
 def real_examples(root: Path = REAL_ROOT, per_set: int = 1) -> list[tuple[str, np.ndarray]]:
