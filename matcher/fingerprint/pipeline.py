@@ -89,7 +89,7 @@ def run_pipeline(image: np.ndarray, ppi: float = WORKING_PPI) -> Extraction:
     fg_freq = frequency[weight > 0.2]
     period = float(1.0 / np.median(fg_freq)) if fg_freq.size else 9.0
     minutiae = detect_minutiae(skeleton, mask, field.theta, smooth_coh, ridge_period=period)
-    quality = image_quality(smooth_coh, mask, len(minutiae))
+    quality = image_quality(smooth_coh, mask)
     if len(minutiae) < MIN_MINUTIAE:
         raise FailureToEnrol(f"only {len(minutiae)} minutiae found; at least {MIN_MINUTIAE} are needed",
                              quality=quality)

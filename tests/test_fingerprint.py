@@ -1,0 +1,154 @@
+"""Fingerprint matcher on images the tests make: stages, template format, comparison, bad input."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from matcher.errors import (CorruptImageError, EmptyImageError, FailureToEnrol, ImageTooLargeError,
+                            TemplateError, TemplateVersionError, UnsupportedFormatError)
+from matcher.fingerprint import MinutiaType, Template, compare, extract, run_pipeline
+from matcher.fingerprint.comparison import compare_scores
+
+from .fingerprint_images import DEFAULT_POINTS, OTHER_POINTS, ridge_image
+from .test_imageio import png_header_only
+
+
+@pytest.fixture(scope="module")
+def image():
+    return ridge_image(points=DEFAULT_POINTS)
+
+
+@pytest.fixture(scope="module")
+def template(image):
+    return extract(image)
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_every_stage_is_observable(image):
+    ex = run_pipeline(image)
+    h, w = image.shape
+    assert ex.orientation.theta.shape == (h, w) and ex.mask.shape == (h, w)
+    assert ex.mask[h // 2, w // 2] and not ex.mask[2, 2]  # centre is print, white margin is not
+    # the ridge period of the test image is 9 pixels
+    assert np.median(1 / ex.block_frequency[ex.block_frequency > 0]) == pytest.approx(9.0, rel=0.15)
+    assert ex.skeleton.sum() < ex.ridges.sum()
+    # ridges are 9-pixel waves: about half the print is ridge
+    assert 0.3 < ex.ridges[ex.mask].mean() < 0.7
+
+
+def test_minutiae_are_found_at_the_dislocations(template):
+    m = template.minutiae
+    dist = [np.hypot(m["x"] - x, m["y"] - y).min() for x, y, _ in DEFAULT_POINTS]
+    assert max(dist) <= 6.0, dist
+    assert len(m) <= len(DEFAULT_POINTS) + 2  # no crowd of false minutiae
+    assert set(np.unique(m["type"])) <= {MinutiaType.ENDING, MinutiaType.BIFURCATION}
+    assert np.all((m["direction"] >= 0) & (m["direction"] < 2 * np.pi))
+    # each minutia direction lies along the ridges (orientation 0.3 rad, either sense)
+    d = np.mod(m["direction"] - 0.3 - np.pi / 2, np.pi)
+    assert np.all(np.minimum(d, np.pi - d) < 0.35)
+
+
+def test_bytes_and_array_give_the_same_template(image, template):
+    again = extract(_png(image))
+    assert np.array_equal(again.minutiae, template.minutiae)
+
+
+def test_resolution_is_normalised_to_500_ppi(image):
+    t = extract(image, ppi=569)
+    assert (t.height, t.width) == (round(320 * 500 / 569), round(320 * 500 / 569))
+
+
+def test_template_round_trip(template):
+    data = template.to_bytes()
+    assert data[:4] == b"LCFP" and struct.unpack_from("<H", data, 4)[0] == 1
+    rows, cols = template.mask.shape
+    assert len(data) == 18 + (rows * cols + 7) // 8 + 8 * len(template)  # header, mask bits, minutiae
+    back = Template.from_bytes(data)
+    for k in ("x", "y", "type", "quality"):
+        assert np.array_equal(back.minutiae[k], np.round(template.minutiae[k]).astype(back.minutiae[k].dtype))
+    assert np.allclose(back.minutiae["direction"], template.minutiae["direction"], atol=1e-3)
+    assert np.array_equal(back.mask, template.mask)
+    assert (back.width, back.height, back.quality) == (template.width, template.height, template.quality)
+    assert compare(back, template).score > 0.9
+
+
+def test_newer_and_older_template_versions_say_what_to_do(template):
+    data = bytearray(template.to_bytes())
+    data[4:6] = struct.pack("<H", 99)
+    with pytest.raises(TemplateVersionError, match="upgrade locard"):
+        Template.from_bytes(bytes(data))
+    data[4:6] = struct.pack("<H", 0)
+    with pytest.raises(TemplateVersionError, match="re-extract"):
+        Template.from_bytes(bytes(data))
+
+
+def test_damaged_template(template):
+    with pytest.raises(TemplateError, match="not a locard"):
+        Template.from_bytes(b"ISO\x00garbage")
+    with pytest.raises(TemplateError, match="damaged"):
+        Template.from_bytes(template.to_bytes()[:-3])
+
+
+def test_same_finger_scores_far_above_another_finger(image, template):
+    noisy = extract(ridge_image(points=DEFAULT_POINTS, noise=25, seed=1))
+    m = cv2.getRotationMatrix2D((160, 160), 12, 1.0)
+    m[:, 2] += (8, -5)
+    moved = extract(cv2.warpAffine(image, m, (320, 320), borderValue=255))
+    other = extract(ridge_image(points=OTHER_POINTS, angle=1.2, period=10))
+    genuine = [compare(template, noisy).score, compare(template, moved).score]
+    impostor = [compare(template, other).score, compare(moved, other).score]
+    assert min(genuine) > 0.3 and max(impostor) < 0.1, (genuine, impostor)
+    assert compare(template, template).score > 0.95
+    batch = compare_scores(template, [noisy, moved, other])
+    assert np.allclose(batch, [genuine[0], genuine[1], impostor[0]])
+
+
+def test_comparison_names_the_paired_minutiae(template):
+    noisy = extract(ridge_image(points=DEFAULT_POINTS, noise=25, seed=1))
+    r = compare(template, noisy)
+    assert r.pairs.shape[1] == 2 and len(r.pairs) >= 4
+    assert len(set(r.pairs[:, 0])) == len(r.pairs)  # one-to-one
+    pa = template.minutiae[r.pairs[:, 0]]
+    pb = noisy.minutiae[r.pairs[:, 1]]
+    # same finger, same place: paired minutiae lie on top of each other
+    assert np.all(np.hypot(pa["x"] - pb["x"], pa["y"] - pb["y"]) < 8)
+    assert np.all(np.diff(r.pair_scores) <= 1e-12)
+
+
+def test_all_white_image_fails_to_enrol_with_quality_zero():
+    with pytest.raises(FailureToEnrol) as info:
+        extract(_png(np.full((300, 300), 255, np.uint8)))
+    assert info.value.quality == 0 and "no fingerprint" in str(info.value)
+
+
+@pytest.mark.parametrize("data,error", [
+    (b"", EmptyImageError),
+    (b"this is a text file, not a fingerprint\n", UnsupportedFormatError),
+    (png_header_only(20000, 20000), ImageTooLargeError),
+])
+def test_bad_bytes_raise_typed_errors(data, error):
+    with pytest.raises(error):
+        extract(data)
+
+
+def test_truncated_tiff():
+    buf = io.BytesIO()
+    Image.fromarray(ridge_image()).save(buf, format="TIFF")
+    with pytest.raises(CorruptImageError):
+        extract(buf.getvalue()[:5000])
+
+
+def test_quality_orders_clean_above_noisy(template):
+    noisy = extract(ridge_image(points=DEFAULT_POINTS, noise=90, seed=3))
+    assert 0 <= noisy.quality < template.quality <= 100
