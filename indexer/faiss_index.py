@@ -1,0 +1,505 @@
+"""FAISS indexes of a store: derived data that says up to which store change it is current.
+
+Two indexes per store folder:
+
+``finger.index``
+    Binary Hamming index of the per-minutia binary MCC cylinders
+    (:func:`matcher.fingerprint.descriptors.cylinders`, 1536 bits = 192 bytes each,
+    usable cylinders only).  One vector per minutia; its FAISS id is the sample id,
+    so one sample has many vectors and search votes per sample (``search.py``).
+``face.index``
+    Inner-product index of the L2-normalised face embeddings (one vector per sample).
+
+File format (version :data:`INDEX_FORMAT`)::
+
+    b"LCIX"  u16 format  u32 header length  header (UTF-8 JSON)  FAISS serialised index
+
+The header holds the modality, the FAISS factory string the index was built from
+(and whether it was chosen by size), the search parameters, the descriptor or
+embedding-model version, the vector count, the tombstoned ids (for index types
+without ``remove_ids``) and ``last_change``: the store change sequence number the
+index contains.  Files are written to a temporary name, fsynced and renamed, so a
+file on disk is always whole.
+
+:func:`open_index` loads a file, replays the store changes after its ``last_change``
+(or rebuilds it when the file is missing, damaged, of another format or descriptor
+version, or when the size-based choice of index type has changed), and saves it
+when anything was replayed.  :func:`check_index` compares an index with the store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .errors import IndexFileError
+from .store import GalleryStore
+
+#: Index file format version written by this build.
+INDEX_FORMAT = 1
+MAGIC = b"LCIX"
+_HEAD = struct.Struct("<4sHI")
+
+FINGER_DIM_BITS = 1536
+#: Compact (remove tombstones by rebuilding) when they exceed this share of the vectors.
+TOMBSTONE_COMPACT_SHARE = 0.2
+
+
+# -- vectors of a sample -------------------------------------------------------------------------
+def finger_codes(template) -> np.ndarray:
+    """Per-minutia binary cylinders of a fingerprint template, as FAISS binary codes.
+
+    Returns
+    -------
+    (n, 192) uint8
+        One row per usable cylinder (1536 bits, bit-packed).
+    """
+    from matcher.fingerprint.descriptors import cylinders
+
+    c = cylinders(template)
+    return np.ascontiguousarray(c.bits[c.usable]).view(np.uint8).reshape(-1, FINGER_DIM_BITS // 8)
+
+
+def finger_vectors(template_bytes: bytes) -> np.ndarray:
+    """:func:`finger_codes` of template bytes."""
+    from matcher.fingerprint import Template
+
+    return finger_codes(Template.from_bytes(template_bytes))
+
+
+def face_vectors(template_bytes: bytes) -> np.ndarray:
+    """The L2-normalised embedding of a face template, as a (1, d) float32 row."""
+    from matcher.face import FaceTemplate
+
+    return np.asarray(FaceTemplate.from_bytes(template_bytes).embedding, np.float32)[None, :]
+
+
+def descriptor_version(modality: str) -> str:
+    if modality == "finger":
+        from matcher.fingerprint.descriptors import DESCRIPTOR_VERSION
+
+        return DESCRIPTOR_VERSION
+    return "face-embedding"  # the model id is checked per sample (FaceTemplate.model)
+
+
+VECTORS: dict[str, Callable[[bytes], np.ndarray]] = {"finger": finger_vectors, "face": face_vectors}
+
+
+# -- choice of index type ------------------------------------------------------------------------
+def default_factory(modality: str, n_vectors: int) -> tuple[str, dict]:
+    """FAISS factory string and search parameters chosen by size.
+
+    Exact (flat) search while it is fast enough; an inverted file beyond
+    (``nlist`` about ``4 sqrt(n)``, rounded to a power of two).  Measured
+    in ``benchmarks/README.md`` (section Search).
+    """
+    if modality == "finger":
+        if n_vectors < 1_000_000:
+            return "BFlat", {}
+        nlist = 2 ** round(math.log2(4 * math.sqrt(n_vectors)))
+        return f"BIVF{nlist}", {"nprobe": 32}
+    if n_vectors < 200_000:
+        return "Flat", {}
+    nlist = 2 ** round(math.log2(4 * math.sqrt(n_vectors)))
+    return f"IVF{nlist},Flat", {"nprobe": 64}
+
+
+@dataclass
+class VectorIndex:
+    """One FAISS index with its header.
+
+    Attributes
+    ----------
+    modality : str
+    factory : str
+        FAISS factory string (``index_binary_factory`` for fingers, ``index_factory``
+        with inner product for faces), wrapped in an ID map.
+    auto : bool
+        The factory was chosen by size (:func:`default_factory`) and is re-chosen on rebuild.
+    params : dict
+        Search parameters (``nprobe``, ``efSearch``).
+    dim : int
+        Bits (fingers) or float dimensions (faces).
+    last_change : int
+        Store change sequence number this index contains.
+    tombstones : set of int
+        Sample ids removed from the store but still in an index type that cannot remove.
+    """
+
+    modality: str
+    factory: str
+    auto: bool
+    params: dict
+    dim: int
+    descriptor: str
+    index: object = None
+    last_change: int = 0
+    tombstones: set = field(default_factory=set)
+    model: str = ""
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def empty(cls, modality: str, dim: int, factory: str, params: dict | None = None,
+              auto: bool = False) -> "VectorIndex":
+        try:
+            if modality == "finger":
+                inner = faiss.index_binary_factory(dim, factory)
+                index = faiss.IndexBinaryIDMap(inner)
+            else:
+                inner = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+                index = faiss.IndexIDMap(inner)
+        except RuntimeError as exc:
+            raise ValueError(f"FAISS cannot build {factory!r} for {modality}: {exc}") from exc
+        out = cls(modality=modality, factory=factory, auto=auto, params=dict(params or {}), dim=dim,
+                  descriptor=descriptor_version(modality), index=index)
+        out.apply_params()
+        return out
+
+    def apply_params(self) -> None:
+        inner = self._inner_index()
+        for k, v in self.params.items():
+            if hasattr(inner, k):
+                setattr(inner, k, v)
+            elif k == "efSearch" and hasattr(inner, "hnsw"):
+                inner.hnsw.efSearch = v
+
+    def _inner_index(self):
+        inner = self.index.index
+        if self.modality == "finger":
+            return faiss.downcast_IndexBinary(inner)
+        return faiss.downcast_index(inner)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def is_trained(self) -> bool:
+        return bool(self.index.is_trained)
+
+    def train(self, vectors: np.ndarray) -> None:
+        if not self.index.is_trained:
+            self.index.train(vectors)
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Add vectors (rows) with their sample ids (int64, one per row)."""
+        if len(vectors) == 0:
+            return
+        if self.modality == "finger":
+            vectors = np.ascontiguousarray(vectors, np.uint8)
+        else:
+            vectors = np.ascontiguousarray(vectors, np.float32)
+        self.index.add_with_ids(vectors, np.ascontiguousarray(ids, np.int64))
+
+    def remove(self, ids: Iterable[int]) -> None:
+        ids = np.fromiter(ids, np.int64)
+        if len(ids) == 0:
+            return
+        try:
+            self.index.remove_ids(ids)
+        except RuntimeError:  # e.g. HNSW: no removal; hide until compaction
+            self.tombstones.update(int(i) for i in ids)
+
+    def ids(self) -> np.ndarray:
+        """The distinct sample ids present (tombstones excluded)."""
+        ids = np.unique(faiss.vector_to_array(self.index.id_map))
+        if self.tombstones:
+            ids = ids[~np.isin(ids, np.fromiter(self.tombstones, np.int64))]
+        return ids
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest vectors of each query.
+
+        Returns
+        -------
+        scores : (q, k) array
+            Hamming distances in bits (fingers, int32; smaller = closer) or inner
+            products (faces, float32; larger = closer).
+        ids : (q, k) int64
+            Sample ids, -1 where fewer than ``k`` vectors exist.
+        """
+        if self.ntotal == 0:
+            q = len(queries)
+            return np.zeros((q, 0), np.float32), np.zeros((q, 0), np.int64)
+        extra = min(len(self.tombstones), 4 * k) if self.tombstones else 0
+        kk = min(k + extra, self.ntotal)
+        if self.modality == "finger":
+            d, i = self.index.search(np.ascontiguousarray(queries, np.uint8), kk)
+        else:
+            d, i = self.index.search(np.ascontiguousarray(queries, np.float32), kk)
+        if self.tombstones:
+            dead = np.isin(i, np.fromiter(self.tombstones, np.int64))
+            i = np.where(dead, -1, i)
+            order = np.argsort(dead, axis=1, kind="stable")
+            d, i = np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
+        return d[:, :k], i[:, :k]
+
+    def needs_compaction(self) -> bool:
+        return len(self.tombstones) > TOMBSTONE_COMPACT_SHARE * max(self.ntotal, 1)
+
+    # -- files -------------------------------------------------------------------------------
+    def header(self) -> dict:
+        return {"format": INDEX_FORMAT, "modality": self.modality, "factory": self.factory, "auto": self.auto,
+                "params": self.params, "dim": self.dim, "descriptor": self.descriptor, "model": self.model,
+                "last_change": self.last_change, "ntotal": self.ntotal,
+                "tombstones": sorted(self.tombstones)}
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically (temporary file, fsync, rename, fsync of the folder)."""
+        path = Path(path)
+        if self.modality == "finger":
+            blob = faiss.serialize_index_binary(self.index)
+        else:
+            blob = faiss.serialize_index(self.index)
+        head = json.dumps(self.header()).encode()
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(_HEAD.pack(MAGIC, INDEX_FORMAT, len(head)))
+            f.write(head)
+            f.write(memoryview(blob))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        try:
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+    @classmethod
+    def load(cls, path: str | Path) -> "VectorIndex":
+        """Read an index file.
+
+        Raises
+        ------
+        IndexFileError
+            Missing, damaged, or of a format this build does not read.
+        """
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise IndexFileError(f"cannot read {path}: {exc}") from exc
+        if len(data) < _HEAD.size or data[:4] != MAGIC:
+            raise IndexFileError(f"{path} is not a locard index file")
+        _, fmt, hlen = _HEAD.unpack_from(data)
+        if fmt != INDEX_FORMAT:
+            raise IndexFileError(f"{path}: index format {fmt}, this build reads {INDEX_FORMAT}")
+        try:
+            head = json.loads(data[_HEAD.size:_HEAD.size + hlen])
+            blob = np.frombuffer(data, np.uint8, offset=_HEAD.size + hlen)
+            if head["modality"] == "finger":
+                index = faiss.deserialize_index_binary(blob)
+            else:
+                index = faiss.deserialize_index(blob)
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise IndexFileError(f"{path} is damaged: {exc}") from exc
+        out = cls(modality=head["modality"], factory=head["factory"], auto=head["auto"], params=head["params"],
+                  dim=head["dim"], descriptor=head["descriptor"], index=index, last_change=head["last_change"],
+                  tombstones=set(head["tombstones"]), model=head.get("model", ""))
+        if out.ntotal != head["ntotal"]:
+            raise IndexFileError(f"{path} is damaged: {out.ntotal} vectors, header says {head['ntotal']}")
+        out.apply_params()
+        return out
+
+
+# -- store <-> index ---------------------------------------------------------------------------
+def index_path(store: GalleryStore, modality: str) -> Path:
+    return store.path / f"{modality}.index"
+
+
+def _factory_setting_path(store: GalleryStore, modality: str) -> Path:
+    return store.path / f"{modality}.factory"
+
+
+def configured_factory(store: GalleryStore, modality: str) -> str | None:
+    """The factory string a user fixed for this store (``locard reindex --factory``), if any."""
+    p = _factory_setting_path(store, modality)
+    return p.read_text().strip() or None if p.exists() else None
+
+
+def set_factory(store: GalleryStore, modality: str, factory: str | None) -> None:
+    p = _factory_setting_path(store, modality)
+    if factory:
+        p.write_text(factory + "\n")
+    elif p.exists():
+        p.unlink()
+
+
+def _vectors_of(samples, modality: str, cache: dict[int, np.ndarray] | None):
+    fn = VECTORS[modality]
+    for s in samples:
+        v = cache.pop(s.id, None) if cache else None
+        if v is None:
+            v = fn(s.template)
+        yield s, v
+
+
+def build_index(store: GalleryStore, modality: str, factory: str | None = None, *,
+                params: dict | None = None, cache: dict[int, np.ndarray] | None = None,
+                progress: Callable[[int, int], None] | None = None) -> VectorIndex:
+    """Build an index of one modality from every sample in the store.
+
+    Parameters
+    ----------
+    factory : str, optional
+        FAISS factory string; default: the store's fixed one, else chosen by size.
+    cache : dict, optional
+        ``sample id -> vectors`` already computed (by ingest); used and emptied.
+    """
+    last = store.last_change()  # read first: later changes get replayed on the next open
+    total = store.count(modality)
+    ids_all, vecs_all, model = [], [], ""
+    for n, (s, v) in enumerate(_vectors_of(store.samples(modality), modality, cache), 1):
+        if modality == "face":
+            model = model or s.template_version
+        if len(v):
+            vecs_all.append(v)
+            ids_all.append(np.full(len(v), s.id, np.int64))
+        if progress:
+            progress(n, total)
+    if modality == "finger":
+        dim = FINGER_DIM_BITS
+        vecs = np.concatenate(vecs_all) if vecs_all else np.zeros((0, dim // 8), np.uint8)
+    else:
+        dim = vecs_all[0].shape[1] if vecs_all else 128
+        vecs = np.concatenate(vecs_all) if vecs_all else np.zeros((0, dim), np.float32)
+    ids = np.concatenate(ids_all) if ids_all else np.zeros(0, np.int64)
+    factory = factory or configured_factory(store, modality)
+    auto = factory is None
+    if auto:
+        factory, chosen = default_factory(modality, len(vecs))
+        params = {**chosen, **(params or {})}
+    idx = VectorIndex.empty(modality, dim, factory, params, auto=auto)
+    idx.model = model
+    if not idx.is_trained:
+        if len(vecs) == 0:
+            raise ValueError(f"index {factory!r} needs training vectors and the store has no {modality} samples")
+        rng = np.random.default_rng(0)
+        sample = vecs[rng.choice(len(vecs), min(len(vecs), 256 * 1024), replace=False)]
+        idx.train(sample)
+    for i in range(0, len(vecs), 200_000):
+        idx.add(vecs[i:i + 200_000], ids[i:i + 200_000])
+    idx.last_change = last
+    return idx
+
+
+def open_index(store: GalleryStore, modality: str, *, save: bool = True,
+               cache: dict[int, np.ndarray] | None = None) -> tuple[VectorIndex, str]:
+    """Load the modality's index and bring it up to the store's last change.
+
+    Returns
+    -------
+    index : VectorIndex
+    action : str
+        ``"current"``, ``"replayed N changes"`` or ``"rebuilt (reason)"``.
+    """
+    path = index_path(store, modality)
+    reason = None
+    idx = None
+    if not path.exists():
+        reason = "no index file"
+    else:
+        try:
+            idx = VectorIndex.load(path)
+        except IndexFileError as exc:
+            reason = str(exc)
+    if idx is not None:
+        if idx.descriptor != descriptor_version(modality):
+            reason = f"descriptor {idx.descriptor} is not {descriptor_version(modality)}"
+        elif idx.last_change > store.last_change():
+            reason = f"index is ahead of the store (change {idx.last_change} > {store.last_change()})"
+        elif (fixed := configured_factory(store, modality)) is not None and fixed != idx.factory:
+            reason = f"factory {idx.factory} is not the configured {fixed}"
+    if reason is None:
+        target = store.last_change()
+        changes = [c for c in store.changes_since(idx.last_change, modality) if c[0] <= target]
+        if changes:
+            _replay(store, idx, changes, cache)
+        idx.last_change = target
+        action = f"replayed {len(changes)} changes" if changes else "current"
+        if idx.auto and default_factory(modality, idx.ntotal)[0] != idx.factory:
+            reason = f"size {idx.ntotal} calls for {default_factory(modality, idx.ntotal)[0]}, not {idx.factory}"
+        elif idx.needs_compaction():
+            reason = f"{len(idx.tombstones)} tombstones to compact"
+        elif changes and save:
+            idx.save(path)
+    if reason is not None:
+        idx = build_index(store, modality, cache=cache)
+        action = f"rebuilt ({reason})"
+        if save:
+            idx.save(path)
+    return idx, action
+
+
+def _replay(store: GalleryStore, idx: VectorIndex, changes, cache) -> None:
+    adds: list[int] = []
+
+    def flush():
+        if not adds:
+            return
+        vs, ids = [], []
+        for s, v in _vectors_of(store.samples(idx.modality, ids=adds), idx.modality, cache):
+            if idx.modality == "face":
+                idx.model = idx.model or s.template_version
+            vs.append(v)
+            ids.append(np.full(len(v), s.id, np.int64))
+        if vs:
+            idx.add(np.concatenate(vs), np.concatenate(ids))
+        adds.clear()
+
+    for _seq, op, sample_id in changes:
+        if op == "add":
+            adds.append(sample_id)
+        else:
+            flush()
+            idx.remove([sample_id])
+    flush()
+
+
+def check_index(store: GalleryStore, modality: str) -> list[str]:
+    """Problems between the store and the index file as it is on disk (empty = consistent).
+
+    Loads the file, replays the newer changes in memory (without saving) and compares
+    the sample ids it holds with the store's.  A store sample may be absent from the
+    index only when it yields no vector (a print with no usable cylinder).
+    """
+    path = index_path(store, modality)
+    n_store = store.count(modality)
+    if not path.exists():
+        return [] if n_store == 0 else [f"{modality}: no index file for {n_store} samples (rebuilt on next open)"]
+    problems = []
+    try:
+        idx = VectorIndex.load(path)
+    except IndexFileError as exc:
+        return [f"{modality}: {exc}"]
+    if idx.last_change > store.last_change():
+        problems.append(f"{modality}: index records change {idx.last_change}, the store ends at {store.last_change()}")
+        return problems
+    changes = store.changes_since(idx.last_change, modality)
+    _replay(store, idx, changes, None)
+    in_index = set(idx.ids().tolist())
+    in_store = set(store.sample_ids(modality))
+    extra = in_index - in_store
+    if extra:
+        problems.append(f"{modality}: {len(extra)} sample ids in the index are not in the store "
+                        f"(e.g. {sorted(extra)[:5]})")
+    missing = in_store - in_index
+    if missing:
+        fn = VECTORS[modality]
+        really = [s.id for s in store.samples(modality, ids=sorted(missing)) if len(fn(s.template))]
+        if really:
+            problems.append(f"{modality}: {len(really)} store samples are missing from the index "
+                            f"(e.g. {really[:5]})")
+    return problems

@@ -1,0 +1,343 @@
+"""Ingest: images in, templates into the store, FAISS indexes brought up to date.
+
+A source is a folder with ``labels.csv`` (columns ``file``, ``identity``; optional
+``modality`` (``finger``/``face``), ``finger_position`` (ANSI/NIST 0-10), ``ppi``;
+every other column becomes sample metadata) or a plain folder of images (identity =
+the name of the sub-folder an image is in, or the file's stem when it lies at the top).
+
+Extraction runs in worker processes.  The SHA-256 of every image is computed first:
+images already in the store are skipped, so an interrupted ingest resumes where it
+stopped.  Results are committed in small transactions (each durable on return, WAL);
+an image that cannot be used never stops the batch: it is written, with the reason,
+to the error report (CSV).  The indexes are synchronised from the store at the end
+(and every ``index_every`` samples), from vectors the workers already computed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .faiss_index import VECTORS, open_index
+from .store import MODALITIES, GalleryStore, NewSample
+
+IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".webp", ".wsq", ""}
+ERROR_FIELDS = ["file", "identity", "modality", "error", "reason"]
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One image to ingest."""
+
+    path: Path
+    identity: str
+    modality: str
+    finger_position: int = 0
+    ppi: float = 500.0
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did.
+
+    Attributes
+    ----------
+    added : int
+        Samples committed.
+    skipped : int
+        Images already in the store (same SHA-256), including repeats within the source.
+    failed : int
+        Images in the error report.
+    seconds : float
+        Wall time of the whole ingest, index synchronisation included.
+    error_report : Path or None
+        CSV with one row per failed image (``file, identity, modality, error, reason``).
+    index_actions : dict
+        What the index synchronisation did, per modality.
+    """
+
+    total: int = 0
+    added: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    error_report: Path | None = None
+    index_actions: dict = field(default_factory=dict)
+
+    @property
+    def per_second(self) -> float:
+        """Samples added per second of wall time."""
+        return self.added / self.seconds if self.seconds > 0 else 0.0
+
+
+def scan_source(source: str | Path, modality: str | None = None) -> list[SourceItem]:
+    """The images of a source folder.
+
+    Parameters
+    ----------
+    modality : str, optional
+        ``"finger"`` or ``"face"`` for rows without a ``modality`` column.  Default:
+        ``finger`` when ``labels.csv`` has a ``ppi`` or ``finger_position`` column
+        or there is no ``labels.csv``, else ``face``.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+    """
+    root = Path(source)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder (expected a folder with labels.csv, or of images)")
+    if modality is not None and modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, got {modality!r}")
+    labels = root / "labels.csv"
+    items = []
+    if labels.is_file():
+        with labels.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            cols = set(reader.fieldnames or [])
+            missing = {"file", "identity"} - cols
+            if missing:
+                raise ValueError(f"{labels} lacks the column(s) {', '.join(sorted(missing))}")
+            default = modality or ("finger" if cols & {"ppi", "finger_position"} else "face")
+            for row in reader:
+                mod = (row.get("modality") or default).strip()
+                if mod in ("fingerprint", "fp"):
+                    mod = "finger"
+                fp = row.get("finger_position") or "0"
+                meta = {k: v for k, v in row.items()
+                        if k and k not in ("file", "identity", "modality", "finger_position", "ppi") and v}
+                items.append(SourceItem(root / row["file"], row["identity"], mod,
+                                        int(fp) if fp.strip().isdigit() else 0,
+                                        float(row.get("ppi") or 500.0), meta))
+        return items
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES:
+            rel = p.relative_to(root)
+            identity = rel.parts[0] if len(rel.parts) > 1 else p.stem
+            items.append(SourceItem(p, identity, modality or "finger"))
+    return items
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What a worker hands back for one image (picklable)."""
+
+    item: SourceItem
+    sha256: str
+    template: bytes = b""
+    template_version: str = ""
+    quality: int = 0
+    vectors: np.ndarray | None = None
+    error: str = ""
+    reason: str = ""
+
+
+def extract_item(item: SourceItem, sha256: str, face_mode: str = "sface") -> Extracted:
+    """Extract the template of one image; never raises for a bad image (see ``error``)."""
+    from matcher.errors import FailureToEnrol, LocardError
+
+    try:
+        data = item.path.read_bytes()
+    except OSError as exc:
+        return Extracted(item, sha256, error="UnreadableFile", reason=str(exc))
+    try:
+        if item.modality == "finger":
+            from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, extract
+
+            t = extract(data, ppi=item.ppi)
+            if len(t) < 2:
+                return Extracted(item, sha256, error="FailureToEnrol",
+                                 reason=f"{len(t)} minutiae found (quality {t.quality})")
+            blob = t.to_bytes()
+            version = f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}"
+            quality = t.quality
+        else:
+            from matcher.face import extract
+
+            r = extract(data, mode=face_mode)
+            if not r.found:
+                return Extracted(item, sha256, error="FailureToEnrol", reason=r.message)
+            blob = r.template.to_bytes()
+            version = r.template.model
+            quality = r.template.quality
+        vectors = VECTORS[item.modality](blob)
+    except FailureToEnrol as exc:
+        return Extracted(item, sha256, error="FailureToEnrol", reason=f"{exc} (quality {exc.quality})")
+    except LocardError as exc:
+        return Extracted(item, sha256, error=type(exc).__name__, reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+        return Extracted(item, sha256, error=type(exc).__name__, reason=f"unexpected: {exc}")
+    return Extracted(item, sha256, blob, version, int(quality), vectors)
+
+
+def _extract_star(args) -> Extracted:
+    return extract_item(*args)
+
+
+def _init_worker() -> None:
+    # one thread per process: the workers are the parallelism
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = "1"
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
+
+
+class _ErrorReport:
+    """CSV written as failures happen (so a killed ingest keeps its report)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.n = 0
+        self._fh = None
+
+    def add(self, e: Extracted | tuple) -> None:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            new = not self.path.exists()
+            self._fh = self.path.open("a", newline="")
+            self._w = csv.writer(self._fh)
+            if new:
+                self._w.writerow(ERROR_FIELDS)
+        if isinstance(e, Extracted):
+            row = [str(e.item.path), e.item.identity, e.item.modality, e.error, e.reason]
+        else:
+            row = list(e)
+        self._w.writerow(row)
+        self._fh.flush()
+        self.n += 1
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, workers: int = 1,
+           modality: str | None = None, error_report: str | Path | None = None, commit_every: int = 16,
+           index_every: int = 20_000, face_mode: str = "sface", sync_index: bool = True,
+           progress: Callable[[int, int], None] | None = None) -> IngestReport:
+    """Ingest a source folder (or a list of items) into a store.
+
+    Parameters
+    ----------
+    workers : int
+        Extraction processes; 1 extracts in this process, 0 means one per CPU.
+    error_report : path, optional
+        CSV of the failed images; default ``<store>/ingest-errors-<UTC time>.csv``
+        (written only when something fails).
+    commit_every : int
+        Samples per transaction (each is durable when committed).
+    progress : callable, optional
+        Called with ``(done, total)`` after each image.
+    """
+    t0 = time.perf_counter()
+    items = source if isinstance(source, list) else scan_source(source, modality)
+    report = IngestReport(total=len(items))
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    errors = _ErrorReport(Path(error_report) if error_report else store.path / f"ingest-errors-{stamp}.csv")
+    known = store.known_hashes()
+    todo: list[tuple[SourceItem, str, str]] = []
+    done = 0
+    for it in items:
+        try:
+            h = sha256_file(it.path)
+        except OSError as exc:
+            errors.add(Extracted(it, "", error="UnreadableFile", reason=str(exc)))
+            done += 1
+            continue
+        if h in known:
+            report.skipped += 1
+            done += 1
+            continue
+        known.add(h)
+        todo.append((it, h, face_mode))
+    if progress:
+        progress(done, len(items))
+
+    cache: dict[str, dict[int, np.ndarray]] = {m: {} for m in MODALITIES}
+    pending: list[Extracted] = []
+    since_sync = 0
+
+    def commit():
+        nonlocal since_sync
+        if not pending:
+            return
+        ids = store.add_samples(
+            [NewSample(subject=e.item.identity, modality=e.item.modality, template=e.template,
+                       template_version=e.template_version, quality=e.quality, sha256=e.sha256,
+                       finger_position=e.item.finger_position, source=str(e.item.path),
+                       metadata=e.item.metadata) for e in pending],
+            encounter_source=str(source) if not isinstance(source, list) else "")
+        for e, sid in zip(pending, ids):
+            if sid is None:
+                report.skipped += 1
+            else:
+                report.added += 1
+                since_sync += 1
+                if e.vectors is not None:
+                    cache[e.item.modality][sid] = e.vectors
+        pending.clear()
+
+    def sync():
+        nonlocal since_sync
+        for m in MODALITIES:
+            if cache[m] or store.count(m):
+                _, action = open_index(store, m, cache=cache[m])
+                report.index_actions[m] = action
+                cache[m].clear()
+        since_sync = 0
+
+    if workers == 0:
+        workers = os.cpu_count() or 1
+    results: Iterator[Extracted]
+    pool = None
+    if workers <= 1 or len(todo) <= 1:
+        results = (extract_item(*a) for a in todo)
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+        results = pool.map(_extract_star, todo, chunksize=2)
+    try:
+        for e in results:
+            done += 1
+            if e.error:
+                errors.add(e)
+            else:
+                pending.append(e)
+                if len(pending) >= commit_every:
+                    commit()
+            if sync_index and since_sync >= index_every:
+                commit()
+                sync()
+            if progress:
+                progress(done, len(items))
+        commit()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        errors.close()
+    if sync_index:
+        sync()
+    report.failed = errors.n
+    report.error_report = errors.path if errors.n else None
+    report.seconds = time.perf_counter() - t0
+    return report

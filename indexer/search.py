@@ -1,0 +1,405 @@
+"""1:N identification: a probe (one or more samples) -> a ranked list of subjects.
+
+Fingerprints, two stages:
+
+1. **Shortlist** -- every usable MCC cylinder of the probe asks the binary FAISS
+   index for its ``k_per_minutia`` nearest gallery cylinders (Hamming).  Each hit
+   votes for its sample with ``1 - d / d_k`` (``d`` its distance, ``d_k`` the distance of
+   the query's ``k``-th neighbour, so the weight adapts to how crowded the
+   neighbourhood is); a sample keeps only its best vote per probe minutia, and the
+   votes are summed.  The ``shortlist`` samples with the most votes go on.
+2. **Re-rank** -- the 1:1 comparator scores the probe against each shortlisted
+   template (:func:`matcher.fingerprint.comparison.compare_scores`); the paired
+   minutiae are computed for the candidates returned.
+
+The penetration rate is the share of the gallery's finger samples re-ranked.
+
+Faces: the inner-product index returns the nearest embeddings (cosine).
+
+Fusion: each probe sample contributes, per subject, its best-scoring gallery
+sample; the scores go to ``-log10 FMR`` through the matcher calibrations and are
+summed per subject (:mod:`indexer.fusion`).  Gallery and probe finger positions
+(ANSI/NIST codes) must agree when both are known.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ProbeError
+from .faiss_index import VectorIndex, finger_codes, open_index
+from .fusion import common_scale, expected_fpir, fused_threshold, load_calibration
+from .store import GalleryStore
+
+DEFAULT_SHORTLIST = 200
+DEFAULT_K_PER_MINUTIA = 64
+DEFAULT_FACE_K = 100
+#: Decoded gallery templates kept in memory for re-ranking (with their prepared arrays).
+TEMPLATE_CACHE = 50_000
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe sample: a decoded template of one modality.
+
+    Attributes
+    ----------
+    modality : str
+        ``"finger"`` or ``"face"``.
+    template : matcher.fingerprint.Template or matcher.face.FaceTemplate
+    finger_position : int
+        ANSI/NIST code, 0 = unknown (matches every gallery position).
+    label : str
+        Free text shown in results (e.g. the file name).
+    """
+
+    modality: str
+    template: object
+    finger_position: int = 0
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How one probe sample matched one gallery sample of a candidate.
+
+    Attributes
+    ----------
+    probe : int
+        Index of the probe sample.
+    sample_id : int
+    modality : str
+    finger_position : int
+        Of the gallery sample.
+    score : float
+        Raw 1:1 score (fingerprint [0, 1], face cosine [-1, 1]).
+    log_fmr : float
+        ``-log10 FMR`` of ``score`` (the raw score when uncalibrated).
+    pairs : (k, 2) int array or None
+        Fingerprints: paired minutiae (probe index, gallery index).
+    """
+
+    probe: int
+    sample_id: int
+    modality: str
+    finger_position: int
+    score: float
+    log_fmr: float
+    pairs: np.ndarray | None = None
+
+    def as_dict(self) -> dict:
+        d = {"probe": self.probe, "sample_id": self.sample_id, "modality": self.modality,
+             "finger_position": self.finger_position, "score": round(self.score, 6),
+             "log_fmr": round(self.log_fmr, 4)}
+        if self.pairs is not None:
+            d["pairs"] = self.pairs.tolist()
+        return d
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One subject of a result list.
+
+    Attributes
+    ----------
+    subject : str
+    subject_id : int
+    score : float
+        Fused score: sum over probe samples of ``-log10 FMR`` (raw scores when uncalibrated).
+    raw : float
+        Sum of the raw scores (tie-break; equals ``score`` ordering within one modality).
+    evidence : list of Evidence
+        Best gallery sample per probe sample.
+    hit : bool or None
+        ``score`` reaches the decision threshold (``None`` when uncalibrated).
+    """
+
+    subject: str
+    subject_id: int
+    score: float
+    raw: float
+    evidence: list[Evidence]
+    hit: bool | None = None
+
+    def as_dict(self) -> dict:
+        return {"subject": self.subject, "subject_id": self.subject_id, "score": round(self.score, 4),
+                "raw": round(self.raw, 6), "hit": self.hit, "evidence": [e.as_dict() for e in self.evidence]}
+
+
+@dataclass
+class SearchResult:
+    """Ranked candidates of one search, with what it cost.
+
+    Attributes
+    ----------
+    candidates : list of Candidate
+        Best first.
+    gallery_subjects : int
+    penetration : dict
+        Modality -> share of the gallery's samples scored by the 1:1 comparator
+        (fingers: shortlist / finger samples; faces: 0, the index scores exactly).
+    calibrated : bool
+        Scores are on the ``-log10 FMR`` scale.
+    threshold : float or None
+        Decision threshold on the fused score, at ``fmr``.
+    fmr : float
+    expected_fpir : float or None
+        False positive identification rate to expect at that threshold for this gallery.
+    timings_ms : dict
+    """
+
+    candidates: list[Candidate]
+    gallery_subjects: int
+    penetration: dict
+    calibrated: bool
+    threshold: float | None
+    fmr: float
+    expected_fpir: float | None
+    timings_ms: dict = field(default_factory=dict)
+
+    @property
+    def rank1(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    def as_dict(self) -> dict:
+        return {"gallery_subjects": self.gallery_subjects, "calibrated": self.calibrated, "fmr": self.fmr,
+                "threshold": self.threshold, "expected_fpir": self.expected_fpir,
+                "penetration": self.penetration, "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+                "candidates": [c.as_dict() for c in self.candidates]}
+
+
+def finger_votes(distances: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stage-1 votes per sample from the k-NN lists of the probe's cylinders.
+
+    Parameters
+    ----------
+    distances : (m, k) int
+        Hamming distances, bits, each row ascending.
+    ids : (m, k) int64
+        Sample ids (-1 = none).
+
+    Returns
+    -------
+    sample_ids, votes : arrays, votes descending
+    """
+    m, k = ids.shape
+    if m == 0 or k == 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    d = distances.astype(np.float64)
+    dk = np.maximum(d[:, -1:], 1.0)
+    w = np.clip(1.0 - d / dk, 0.0, None)
+    rows = np.repeat(np.arange(m), k)
+    sid, w = ids.ravel(), w.ravel()
+    ok = (sid >= 0) & (w > 0)
+    rows, sid, w = rows[ok], sid[ok], w[ok]
+    if len(sid) == 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    # best vote per (probe minutia, sample): rows are sorted by distance, so the first is the best
+    key = sid * m + rows
+    _, first = np.unique(key, return_index=True)
+    sid, w = sid[first], w[first]
+    uniq, inv = np.unique(sid, return_inverse=True)
+    votes = np.bincount(inv, weights=w)
+    order = np.argsort(-votes, kind="stable")
+    return uniq[order], votes[order]
+
+
+class Searcher:
+    """Searches one store; keeps its indexes and recently used gallery templates in memory.
+
+    Parameters
+    ----------
+    store : GalleryStore
+    shortlist : int
+        Fingerprint samples re-ranked per probe finger (stage 2).
+    k_per_minutia : int
+        Nearest gallery cylinders asked per probe cylinder (stage 1).
+    face_k : int
+        Nearest face embeddings asked per probe face.
+    fmr : float
+        False match rate of the decision threshold.
+    """
+
+    def __init__(self, store: GalleryStore, *, shortlist: int = DEFAULT_SHORTLIST,
+                 k_per_minutia: int = DEFAULT_K_PER_MINUTIA, face_k: int = DEFAULT_FACE_K, fmr: float = 1e-3):
+        self.store = store
+        self.shortlist = shortlist
+        self.k_per_minutia = k_per_minutia
+        self.face_k = face_k
+        self.fmr = fmr
+        self.indexes: dict[str, VectorIndex] = {}
+        self.index_actions: dict[str, str] = {}
+        self._templates: OrderedDict[int, object] = OrderedDict()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Bring the indexes and the sample -> subject maps up to the store's last change."""
+        for m in ("finger", "face"):
+            if self.store.count(m) or (self.store.path / f"{m}.index").exists():
+                self.indexes[m], self.index_actions[m] = open_index(self.store, m)
+        self.owners = {m: self.store.sample_owners(m) for m in ("finger", "face")}
+        self.n_samples = {m: len(self.owners[m]) for m in self.owners}
+        self.n_subjects = self.store.subject_count()
+        live = set(self.owners["finger"])
+        for sid in [s for s in self._templates if s not in live]:
+            del self._templates[sid]
+
+    # -- gallery templates -------------------------------------------------------------------
+    def _finger_templates(self, sample_ids: list[int]) -> list:
+        from matcher.fingerprint import Template
+
+        missing = [s for s in sample_ids if s not in self._templates]
+        if missing:
+            for s in self.store.samples("finger", ids=missing):
+                self._templates[s.id] = Template.from_bytes(s.template)
+        out = []
+        for s in sample_ids:
+            self._templates.move_to_end(s)
+            out.append(self._templates[s])
+        while len(self._templates) > TEMPLATE_CACHE:
+            self._templates.popitem(last=False)
+        return out
+
+    # -- per modality ------------------------------------------------------------------------
+    def _search_finger(self, probe: Probe, timings: dict) -> tuple[list[int], np.ndarray, list]:
+        from matcher.fingerprint.comparison import compare_scores
+
+        idx = self.indexes.get("finger")
+        if idx is None or idx.ntotal == 0:
+            return [], np.zeros(0), []
+        t0 = time.perf_counter()
+        codes = finger_codes(probe.template)
+        if len(codes) == 0:
+            return [], np.zeros(0), []
+        d, i = idx.search(codes, min(self.k_per_minutia, idx.ntotal))
+        sids, votes = finger_votes(d, i)
+        owners = self.owners["finger"]
+        keep = [s for s in sids.tolist() if s in owners
+                and (probe.finger_position == 0 or owners[s][2] in (0, probe.finger_position))]
+        keep = keep[: self.shortlist]
+        t1 = time.perf_counter()
+        templates = self._finger_templates(keep)
+        scores = compare_scores(probe.template, templates)
+        t2 = time.perf_counter()
+        timings["finger_stage1"] = timings.get("finger_stage1", 0.0) + (t1 - t0) * 1e3
+        timings["finger_stage2"] = timings.get("finger_stage2", 0.0) + (t2 - t1) * 1e3
+        return keep, scores, templates
+
+    def _search_face(self, probe: Probe, timings: dict) -> tuple[list[int], np.ndarray]:
+        idx = self.indexes.get("face")
+        if idx is None or idx.ntotal == 0:
+            return [], np.zeros(0)
+        t0 = time.perf_counter()
+        if idx.model and probe.template.model != idx.model:
+            raise ProbeError(f"probe face template is from {probe.template.model}, the gallery's from {idx.model}")
+        s, i = idx.search(np.asarray(probe.template.embedding, np.float32)[None, :], min(self.face_k, idx.ntotal))
+        ok = i[0] >= 0
+        ids = [x for x in i[0][ok].tolist()]
+        timings["face"] = timings.get("face", 0.0) + (time.perf_counter() - t0) * 1e3
+        return ids, s[0][ok].astype(np.float64)
+
+    # -- the search --------------------------------------------------------------------------
+    def identify(self, probes: list[Probe] | Probe, top: int = 10) -> SearchResult:
+        """Search the gallery with one probe of one or more samples (one subject).
+
+        Parameters
+        ----------
+        probes : Probe or list of Probe
+            The samples of one subject (e.g. ten fingers and a face).
+        top : int
+            Candidates returned.
+
+        Raises
+        ------
+        ProbeError
+            No probe sample was given.
+        """
+        from matcher.fingerprint import compare
+
+        if isinstance(probes, Probe):
+            probes = [probes]
+        if not probes:
+            raise ProbeError("a search needs at least one probe sample")
+        timings: dict[str, float] = {}
+        t_start = time.perf_counter()
+        # per subject: per probe sample, best (log_fmr, raw, sample id, position, template)
+        best: dict[int, dict[int, tuple]] = {}
+        names: dict[int, str] = {}
+        calibrated = True
+        reranked = 0
+        n_finger_probes = 0
+        for p_i, probe in enumerate(probes):
+            if probe.modality == "finger":
+                n_finger_probes += 1
+                ids, raw, templates = self._search_finger(probe, timings)
+                reranked += len(ids)
+                owners = self.owners["finger"]
+            elif probe.modality == "face":
+                ids, raw = self._search_face(probe, timings)
+                templates = [None] * len(ids)
+                owners = self.owners["face"]
+            else:
+                raise ProbeError(f"unknown modality {probe.modality!r}")
+            if not ids:
+                continue
+            common, cal = common_scale(probe.modality, raw)
+            calibrated &= cal
+            for sid, r, c, t in zip(ids, raw, common, templates):
+                if sid not in owners:
+                    continue
+                subj, name, pos = owners[sid]
+                names[subj] = name
+                per = best.setdefault(subj, {})
+                cur = per.get(p_i)
+                if cur is None or r > cur[1]:
+                    per[p_i] = (float(c), float(r), sid, pos, t)
+        ranked = sorted(best.items(), key=lambda kv: (-sum(v[0] for v in kv[1].values()),
+                                                       -sum(v[1] for v in kv[1].values())))[:top]
+        threshold = fused_threshold(self.fmr) if calibrated else None
+        candidates = []
+        for subj, per in ranked:
+            ev = []
+            for p_i, (c, r, sid, pos, t) in sorted(per.items()):
+                pairs = compare(probes[p_i].template, t).pairs if t is not None else None
+                ev.append(Evidence(p_i, sid, probes[p_i].modality, pos, r, c, pairs))
+            score = sum(e.log_fmr for e in ev)
+            candidates.append(Candidate(names[subj], subj, score, sum(e.score for e in ev), ev,
+                                        None if threshold is None else bool(score >= threshold)))
+        timings["total"] = (time.perf_counter() - t_start) * 1e3
+        n_f = self.n_samples.get("finger", 0)
+        penetration = {}
+        if n_finger_probes:
+            penetration["finger"] = reranked / (n_f * n_finger_probes) if n_f else 0.0
+        return SearchResult(candidates, self.n_subjects, penetration, calibrated, threshold, self.fmr,
+                            expected_fpir(self.fmr, self.n_subjects) if calibrated else None, timings)
+
+
+def probe_from_image(data: bytes, modality: str, *, finger_position: int = 0, ppi: float = 500.0,
+                     label: str = "") -> Probe:
+    """Extract a probe sample from image bytes.
+
+    Raises
+    ------
+    matcher.errors.ImageError, matcher.errors.FailureToEnrol
+        Bad bytes or no usable sample (fingerprint); :class:`ProbeError` when no face is found.
+    """
+    if modality == "finger":
+        from matcher.fingerprint import extract
+
+        return Probe("finger", extract(data, ppi=ppi), finger_position, label)
+    if modality == "face":
+        from matcher.face import extract
+
+        r = extract(data)
+        if not r.found:
+            raise ProbeError(f"{label or 'probe'}: {r.message}")
+        return Probe("face", r.template, 0, label)
+    raise ProbeError(f"unknown modality {modality!r} (finger or face)")
+
+
+__all__ = ["Candidate", "Evidence", "Probe", "SearchResult", "Searcher", "finger_votes", "probe_from_image",
+           "load_calibration"]
