@@ -95,7 +95,10 @@ def build_native_lib(ver: str | None = None) -> Path:
         tmp_path = Path(tmp)
         sdist = _fetch_sdist(ver, tmp_path)
         with tarfile.open(sdist) as tar:
-            tar.extractall(tmp_path, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse unsafe members
+                tar.extractall(tmp_path, filter="data")
+            else:  # pragma: no cover
+                tar.extractall(tmp_path)
         native = next(tmp_path.glob("afis-*/native"), None)
         if native is None:
             raise PeerUnavailable(f"{sdist} has no native/ folder")
