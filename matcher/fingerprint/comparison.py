@@ -33,9 +33,9 @@ MAX_DIRECTION_DIFF = np.pi / 2
 MIN_NP, MAX_NP, MU_P, TAU_P = 4, 12, 20.0, 0.4
 N_REL, W_R = 5, 0.5
 MAX_R = 1000                 # cap on pairs entering relaxation (speed)
-MU_1, TAU_1 = 5.0, -8.0 / 5.0
-MU_2, TAU_2 = np.pi / 12, -30.0
-MU_3, TAU_3 = np.pi / 12, -30.0
+MU_1, TAU_1 = 8.0, -8.0 / 5.0
+MU_2, TAU_2 = np.pi / 20, -30.0
+MU_3, TAU_3 = np.pi / 20, -30.0
 
 _MATCHABLE_CELLS = int(MIN_MATCHABLE * _IN_DISC.sum() * ND)
 
