@@ -37,6 +37,11 @@ MU_1, TAU_1 = 8.0, -8.0 / 5.0
 MU_2, TAU_2 = np.pi / 20, -30.0
 MU_3, TAU_3 = np.pi / 20, -30.0
 
+# Beyond these the compatibility factor is below 1e-3 and the pair contributes nothing.
+CUT_1 = MU_1 + np.log(1e5) / -TAU_1
+CUT_2 = MU_2 + np.log(1e5) / -TAU_2
+CUT_3 = MU_3 + np.log(1e5) / -TAU_3
+
 _MATCHABLE_CELLS = int(MIN_MATCHABLE * _IN_DISC.sum() * ND)
 
 
@@ -112,27 +117,41 @@ def _relax(sim, da, aa, ra, db, ab, rb, n_p, max_r):
     difference, ``ra[i, k]`` the angle of k seen from i relative to i's direction.
     """
     na, nb = sim.shape
-    # candidate pairs: positive similarities only, strongest first
-    flat = sim.ravel()
-    pos = np.flatnonzero(flat > 0)
-    order = pos[np.argsort(-flat[pos])]
     n_r = min(na, nb, max_r)
-    used_a = np.zeros(na, np.bool_)
-    used_b = np.zeros(nb, np.bool_)
     pa = np.empty(n_r, np.int64)
     pb = np.empty(n_r, np.int64)
     lam0 = np.empty(n_r, np.float64)
+    # Greedy one-to-one selection of the strongest pairs, without sorting the whole
+    # matrix: keep each row's best free column, take the best row, repair rows that
+    # wanted the column just taken.
+    used_b = np.zeros(nb, np.bool_)
+    best_j = np.full(na, -1, np.int64)
+    best_v = np.zeros(na)
+    for i in range(na):
+        for j in range(nb):
+            if sim[i, j] > best_v[i]:
+                best_v[i] = sim[i, j]
+                best_j[i] = j
     k = 0
-    for idx in order:
-        if k == n_r:
+    while k < n_r:
+        i = np.argmax(best_v)
+        if best_v[i] <= 0.0:
             break
-        i, j = idx // nb, idx % nb
-        if used_a[i] or used_b[j]:
-            continue
-        used_a[i] = True
-        used_b[j] = True
-        pa[k], pb[k], lam0[k] = i, j, flat[idx]
+        j = best_j[i]
+        pa[k], pb[k], lam0[k] = i, j, best_v[i]
         k += 1
+        used_b[j] = True
+        best_v[i] = 0.0
+        best_j[i] = -1
+        for r in range(na):
+            if best_j[r] == j and best_v[r] >= 0.0:
+                best_v[r] = 0.0
+                best_j[r] = -1
+                for c in range(nb):
+                    if not used_b[c] and sim[r, c] > best_v[r]:
+                        best_v[r] = sim[r, c]
+                        best_j[r] = c
+        best_v[i] = -1.0  # row i is paired
     n_r = k
     if n_r < 2:
         return 0.0, pa[:0], pb[:0], lam0[:0]
@@ -142,16 +161,28 @@ def _relax(sim, da, aa, ra, db, ab, rb, n_p, max_r):
         i1, j1 = pa[r], pb[r]
         for s in range(r + 1, n_r):
             i2, j2 = pa[s], pb[s]
+            # each factor is a falling sigmoid: skip the exps once one is negligible
             d1 = abs(da[i1, i2] - db[j1, j2])
+            if d1 > CUT_1:
+                continue
             d2 = abs(_wrap(aa[i1, i2] - ab[j1, j2]))
+            if d2 > CUT_2:
+                continue
             d3 = abs(_wrap(ra[i1, i2] - rb[j1, j2]))
+            if d3 > CUT_3:
+                continue
             v = _z(d1, MU_1, TAU_1) * _z(d2, MU_2, TAU_2) * _z(d3, MU_3, TAU_3)
             rho[r, s] = v
             rho[s, r] = v
     lam = lam0.copy()
+    nxt = np.empty(n_r)
     for _ in range(N_REL):
-        support = rho @ lam
-        lam = W_R * lam + (1 - W_R) * support / (n_r - 1)
+        for r in range(n_r):
+            acc = 0.0
+            for q in range(n_r):
+                acc += rho[r, q] * lam[q]
+            nxt[r] = W_R * lam[r] + (1 - W_R) * acc / (n_r - 1)
+        lam, nxt = nxt, lam
     eff = lam / lam0
     sel = np.argsort(-eff)[: min(n_p, n_r)]
     score = lam[sel].sum() / n_p
