@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from benchmarks.cli import bench_app, demo, synth_app
+from indexer.cli import register as register_indexer
 
 app = typer.Typer(
     name="locard",
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.command("demo")(demo)
 app.add_typer(bench_app, name="bench")
 app.add_typer(synth_app, name="synth")
+register_indexer(app)  # ingest, search, check, reindex, subjects
 
 
 def main() -> None:

@@ -81,6 +81,40 @@ def bench_face(
         raise typer.Exit(2) from exc
 
 
+@bench_app.command("search")
+def bench_search(
+    dataset: str = typer.Argument(..., metavar="DATASET", help="Folder with images and labels.csv (file, identity)."),
+    modality: str = typer.Option(..., "--modality", help="finger or face."),
+    distractors: str = typer.Option(None, "--distractors", help="Data set whose identities (first sample each) join the gallery only."),
+    json_path: str = typer.Option(None, "--json", help="Write the report as JSON to this file."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the gallery/non-mated split of identities."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Extraction processes for ingest and probes."),
+    shortlist: int = typer.Option(None, "--shortlist", min=1, help="Fingerprint samples re-ranked per probe (default 200)."),
+    store: str = typer.Option(None, "--store", help="Build the gallery in this (new) store folder instead of a temporary one."),
+    exhaustive: bool = typer.Option(False, "--exhaustive", help="Fingerprints: also re-rank the whole gallery (rank1_exhaustive)."),
+) -> None:
+    """1:N identification: rank-1/10, FNIR at FPIR 1 %, penetration, search ms, ingest rate.
+
+    Gallery = first sample of each of half the identities (seeded); mated probes = their
+    other samples; non-mated probes = the other half.  See benchmarks/README.md, section Search.
+    """
+    import json as _json
+
+    from benchmarks import search_bench
+
+    if modality not in ("finger", "face"):
+        typer.echo("error: --modality must be finger or face", err=True)
+        raise typer.Exit(2)
+    try:
+        report = search_bench.run(dataset, modality, distractors=distractors, json_path=json_path, seed=seed,
+                                  workers=workers, shortlist=shortlist, store_path=store, exhaustive=exhaustive,
+                                  echo=typer.echo)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(_json.dumps(report, indent=1))
+
+
 @synth_app.command("fingerprints")
 def synth_fingerprints(
     out: str = typer.Argument(..., metavar="OUT", help="Output folder (images/, groundtruth/, labels.csv)."),

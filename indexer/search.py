@@ -222,10 +222,20 @@ class Searcher:
         Nearest face embeddings asked per probe face.
     fmr : float
         False match rate of the decision threshold.
+    threads : int or None
+        FAISS (OpenMP) threads; 1 by default: one search is small, and on a shared
+        machine OpenMP's spinning threads cost far more than they give (measured 110 ms
+        against 3 ms for 40 queries on 3,000 cylinders with 2 busy cores).  ``None``
+        leaves FAISS's setting alone.
     """
 
     def __init__(self, store: GalleryStore, *, shortlist: int = DEFAULT_SHORTLIST,
-                 k_per_minutia: int = DEFAULT_K_PER_MINUTIA, face_k: int = DEFAULT_FACE_K, fmr: float = 1e-3):
+                 k_per_minutia: int = DEFAULT_K_PER_MINUTIA, face_k: int = DEFAULT_FACE_K, fmr: float = 1e-3,
+                 threads: int | None = 1):
+        if threads is not None:
+            import faiss
+
+            faiss.omp_set_num_threads(threads)
         self.store = store
         self.shortlist = shortlist
         self.k_per_minutia = k_per_minutia

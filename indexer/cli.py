@@ -1,0 +1,229 @@
+"""Commands of the indexer: ``ingest``, ``search``, ``check``, ``reindex``, ``subjects``.
+
+``locard.py`` registers :data:`commands` on the top-level app and :data:`subjects_app`
+as ``locard subjects``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+STORE_HELP = "Store folder (SQLite + FAISS index files); created by the first ingest."
+
+subjects_app = typer.Typer(help="List, show and delete the subjects of a store.", no_args_is_help=True)
+
+
+def _open_store(path: str, create: bool = False):
+    from indexer.errors import StoreError
+    from indexer.store import GalleryStore
+
+    try:
+        return GalleryStore(path, create=create)
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def ingest_cmd(
+    source: str = typer.Argument(..., metavar="SOURCE", help="Folder with labels.csv (file, identity[, modality, finger_position, ppi, ...]) or a folder of images."),
+    store: str = typer.Option(..., "--store", help=STORE_HELP),
+    workers: int = typer.Option(0, "--workers", min=0, help="Extraction processes (0 = one per CPU)."),
+    modality: str = typer.Option(None, "--modality", help="finger or face, for rows without a modality column (default: finger when labels.csv has ppi/finger_position or there is no labels.csv, else face)."),
+    errors: str = typer.Option(None, "--errors", help="Error report CSV (default STORE/ingest-errors-<time>.csv)."),
+) -> None:
+    """Extract and store every image of SOURCE; skips images already stored (resumable)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from indexer.ingest import ingest, scan_source
+
+    try:
+        items = scan_source(source, modality)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    st = _open_store(store, create=True)
+    with Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("ingest", total=len(items))
+        report = ingest(items, st, workers=workers, error_report=errors,
+                        progress=lambda done, total: bar.update(task, completed=done))
+    st.close()
+    typer.echo(f"{report.added} added, {report.skipped} already stored, {report.failed} failed, "
+               f"of {report.total} images in {report.seconds:.1f} s ({report.per_second:.1f} samples/s)")
+    for m, action in report.index_actions.items():
+        typer.echo(f"{m} index: {action}")
+    if report.error_report:
+        typer.echo(f"error report: {report.error_report}")
+
+
+def search_cmd(
+    probes: list[str] = typer.Argument(..., metavar="PROBE...", help="Probe images of one subject; prefix with finger: or face: (or finger3: for an ANSI/NIST finger position) to set the modality per image."),
+    store: str = typer.Option(..., "--store", help=STORE_HELP),
+    top: int = typer.Option(10, "--top", min=1, help="Candidates returned."),
+    modality: str = typer.Option("finger", "--modality", help="Modality of probes without a prefix: finger or face."),
+    shortlist: int = typer.Option(None, "--shortlist", min=1, help="Fingerprint samples re-ranked per probe finger (default 200)."),
+    fmr: float = typer.Option(1e-3, "--fmr", help="False match rate of the decision threshold."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Identify: rank the store's subjects against the probe images."""
+    from matcher.errors import LocardError
+    from indexer.search import DEFAULT_SHORTLIST, Searcher, probe_from_image
+
+    parsed = []
+    for p in probes:
+        mod, pos, path = modality, 0, p
+        head, sep, rest = p.partition(":")
+        if sep and (head in ("face", "finger") or (head.startswith("finger") and head[6:].isdigit())):
+            mod, path = ("finger" if head.startswith("finger") else "face"), rest
+            pos = int(head[6:]) if head.startswith("finger") and head[6:] else 0
+        parsed.append((mod, pos, path))
+    samples = []
+    for mod, pos, path in parsed:
+        try:
+            samples.append(probe_from_image(Path(path).read_bytes(), mod, finger_position=pos, label=path))
+        except (OSError, LocardError) as exc:
+            typer.echo(f"error: {path}: {exc}", err=True)
+            raise typer.Exit(2) from exc
+    st = _open_store(store)
+    searcher = Searcher(st, shortlist=shortlist or DEFAULT_SHORTLIST, fmr=fmr)
+    result = searcher.identify(samples, top=top)
+    st.close()
+    if as_json:
+        d = result.as_dict()
+        d["probes"] = [{"file": s.label, "modality": s.modality, "finger_position": s.finger_position}
+                       for s in samples]
+        typer.echo(json.dumps(d, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    scale = "-log10 FMR" if result.calibrated else "raw score (no calibration shipped)"
+    table = Table(title=f"{len(result.candidates)} candidates of {result.gallery_subjects} subjects ({scale})")
+    for col in ("rank", "subject", "score", "hit", "evidence"):
+        table.add_column(col)
+    for r, c in enumerate(result.candidates, 1):
+        ev = "; ".join(f"probe {e.probe} ~ sample {e.sample_id} {e.modality}"
+                       f"{'' if e.modality == 'face' else ' pos ' + str(e.finger_position)}: {e.score:.3f}"
+                       + (f" ({len(e.pairs)} minutiae paired)" if e.pairs is not None else "") for e in c.evidence)
+        table.add_row(str(r), c.subject, f"{c.score:.3f}", "-" if c.hit is None else ("yes" if c.hit else "no"), ev)
+    con = Console()
+    con.print(table)
+    pen = ", ".join(f"{m} {v:.1%}" for m, v in result.penetration.items())
+    con.print(f"penetration: {pen or 'n/a'}; {result.timings_ms.get('total', 0):.0f} ms")
+    if result.threshold is not None:
+        con.print(f"decision threshold at FMR {result.fmr:g}: {result.threshold:.2f}; expected FPIR for "
+                  f"{result.gallery_subjects} subjects: {result.expected_fpir:.2%}")
+
+
+def check_cmd(store: str = typer.Option(..., "--store", help=STORE_HELP)) -> None:
+    """Verify the store (SQLite integrity) and that every index holds exactly what the store says."""
+    from indexer.faiss_index import check_index
+
+    st = _open_store(store)
+    problems = st.integrity_problems()
+    for m in ("finger", "face"):
+        problems += check_index(st, m)
+    counts = f"{st.subject_count()} subjects, {st.count('finger')} finger and {st.count('face')} face samples"
+    st.close()
+    if problems:
+        for p in problems:
+            typer.echo(f"problem: {p}")
+        typer.echo(f"check FAILED ({counts}); `locard reindex --store {store}` rebuilds the indexes")
+        raise typer.Exit(1)
+    typer.echo(f"check ok: {counts}; indexes agree with the store")
+
+
+def reindex_cmd(
+    store: str = typer.Option(..., "--store", help=STORE_HELP),
+    modality: str = typer.Option(None, "--modality", help="Only this modality's index."),
+    factory: str = typer.Option(None, "--factory", help="FAISS factory string to use from now on (e.g. BFlat, BIVF1024 for fingers; Flat, HNSW32, IVF4096,PQ32 for faces); 'auto' = choose by size."),
+) -> None:
+    """Rebuild the FAISS indexes from the store."""
+    from indexer.faiss_index import build_index, index_path, set_factory
+
+    st = _open_store(store)
+    for m in [modality] if modality else ["finger", "face"]:
+        if factory:
+            set_factory(st, m, None if factory == "auto" else factory)
+        if st.count(m) == 0:
+            continue
+        try:
+            idx = build_index(st, m)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        idx.save(index_path(st, m))
+        typer.echo(f"{m}: {idx.ntotal} vectors, {idx.factory} {idx.params or ''}, up to change {idx.last_change}")
+    st.close()
+
+
+@subjects_app.command("list")
+def subjects_list(store: str = typer.Option(..., "--store", help=STORE_HELP),
+                  limit: int = typer.Option(100, "--limit"), offset: int = typer.Option(0, "--offset"),
+                  as_json: bool = typer.Option(False, "--json")) -> None:
+    """Subjects with their encounter and sample counts."""
+    st = _open_store(store)
+    subs = st.subjects(limit=limit, offset=offset)
+    total = st.subject_count()
+    st.close()
+    if as_json:
+        typer.echo(json.dumps([s.__dict__ for s in subs], indent=1))
+        return
+    for s in subs:
+        typer.echo(f"{s.name}\t{s.encounters} encounters\t{s.finger_samples} finger\t{s.face_samples} face")
+    typer.echo(f"({len(subs)} of {total})", err=True)
+
+
+@subjects_app.command("show")
+def subjects_show(subject: str = typer.Argument(...), store: str = typer.Option(..., "--store", help=STORE_HELP)) -> None:
+    """One subject and its samples."""
+    from indexer.errors import SubjectNotFoundError
+
+    st = _open_store(store)
+    try:
+        sub, samples = st.subject(subject)
+    except SubjectNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    st.close()
+    out = {"subject": sub.__dict__, "samples": [
+        {k: v for k, v in s.__dict__.items() if k != "template"} for s in samples]}
+    typer.echo(json.dumps(out, indent=1))
+
+
+@subjects_app.command("delete")
+def subjects_delete(subject: str = typer.Argument(...), store: str = typer.Option(..., "--store", help=STORE_HELP),
+                    reason: str = typer.Option("", "--reason", help="Recorded in the audit log."),
+                    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
+    """Delete a subject from the store and from every index (recorded in the audit log)."""
+    from indexer.errors import SubjectNotFoundError
+    from indexer.faiss_index import open_index
+
+    st = _open_store(store)
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"delete {subject} and all its samples?", abort=True)
+    try:
+        ids = st.delete_subject(subject, reason=reason)
+    except SubjectNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for m in ("finger", "face"):
+        if (st.path / f"{m}.index").exists():
+            open_index(st, m)
+    st.close()
+    typer.echo(f"deleted {subject}: {len(ids)} samples")
+
+
+#: (name, function) pairs the top-level app registers.
+commands = [("ingest", ingest_cmd), ("search", search_cmd), ("check", check_cmd), ("reindex", reindex_cmd)]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the indexer's commands and the ``subjects`` group to the ``locard`` app."""
+    for name, fn in commands:
+        app.command(name)(fn)
+    app.add_typer(subjects_app, name="subjects")
