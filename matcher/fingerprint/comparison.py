@@ -42,6 +42,7 @@ CUT_1 = MU_1 + np.log(1e5) / -TAU_1
 CUT_2 = MU_2 + np.log(1e5) / -TAU_2
 CUT_3 = MU_3 + np.log(1e5) / -TAU_3
 
+_MIN_COS = float(np.cos(MAX_DIRECTION_DIFF))
 _MATCHABLE_CELLS = int(MIN_MATCHABLE * _IN_DISC.sum() * ND)
 
 
@@ -70,7 +71,12 @@ def _popcount(typingctx, x):
 
 @njit(cache=True)
 def _wrap(a):
-    return (a + np.pi) % (2 * np.pi) - np.pi
+    """Difference of two angles in [-pi, pi) brought back to [-pi, pi) (no fmod: hot loop)."""
+    if a >= np.pi:
+        return a - 2 * np.pi
+    if a < -np.pi:
+        return a + 2 * np.pi
+    return a
 
 
 @njit(cache=True)
@@ -79,7 +85,8 @@ def _z(v, mu, tau):
 
 
 @njit(cache=True)
-def _local_similarities(bits_a, valid_a, use_a, ta, bits_b, valid_b, use_b, tb, min_common, max_dtheta):
+def _local_similarities(bits_a, valid_a, use_a, ua, bits_b, valid_b, use_b, ub, min_common, min_cos):
+    """``ua``, ``ub``: (n, 2) unit direction vectors; pairs with cos(angle) < min_cos are skipped."""
     na, nw = bits_a.shape
     nb = bits_b.shape[0]
     sim = np.zeros((na, nb))
@@ -87,7 +94,7 @@ def _local_similarities(bits_a, valid_a, use_a, ta, bits_b, valid_b, use_b, tb, 
         if not use_a[i]:
             continue
         for j in range(nb):
-            if not use_b[j] or abs(_wrap(ta[i] - tb[j])) > max_dtheta:
+            if not use_b[j] or ua[i, 0] * ub[j, 0] + ua[i, 1] * ub[j, 1] < min_cos:
                 continue
             common = 0
             pa_ = 0
@@ -191,10 +198,10 @@ def _relax(sim, da, aa, ra, db, ab, rb, n_p, max_r):
 
 
 @njit(cache=True)
-def _compare(bits_a, valid_a, use_a, ta, da, aa, ra, bits_b, valid_b, use_b, tb, db, ab, rb,
-             min_common, max_dtheta, max_r):
-    sim = _local_similarities(bits_a, valid_a, use_a, ta, bits_b, valid_b, use_b, tb, min_common, max_dtheta)
-    m = min(len(ta), len(tb))
+def _compare(bits_a, valid_a, use_a, ua, da, aa, ra, bits_b, valid_b, use_b, ub, db, ab, rb,
+             min_common, min_cos, max_r):
+    sim = _local_similarities(bits_a, valid_a, use_a, ua, bits_b, valid_b, use_b, ub, min_common, min_cos)
+    m = min(len(ua), len(ub))
     z = 1.0 / (1.0 + np.exp(-TAU_P * (m - MU_P)))
     n_p = int(MIN_NP + np.round(z * (MAX_NP - MIN_NP)))
     return _relax(sim, da, aa, ra, db, ab, rb, n_p, max_r)
@@ -215,7 +222,8 @@ def _prepared(t: Template):
         dist = np.hypot(dx, dy)
         ddir = _wrap_np(th[:, None] - th[None, :])
         radial = _wrap_np(th[:, None] - np.arctan2(dy, dx))
-        p = (c.bits, c.valid, c.usable, th, dist, ddir, radial)
+        unit = np.stack([np.cos(th), np.sin(th)], 1)
+        p = (c.bits, c.valid, c.usable, unit, dist, ddir, radial)
         t._derived[MATCHER_VERSION] = p
     return p
 
@@ -230,7 +238,7 @@ def compare(a: Template, b: Template) -> Comparison:
     """
     if len(a) < 2 or len(b) < 2:
         return Comparison(0.0, np.zeros((0, 2), np.int64), np.zeros(0))
-    score, pa, pb, lam = _compare(*_prepared(a), *_prepared(b), _MATCHABLE_CELLS, MAX_DIRECTION_DIFF, MAX_R)
+    score, pa, pb, lam = _compare(*_prepared(a), *_prepared(b), _MATCHABLE_CELLS, _MIN_COS, MAX_R)
     return Comparison(float(score), np.stack([pa, pb], 1), lam)
 
 
@@ -247,5 +255,5 @@ def compare_scores(probe: Template, gallery: list[Template]) -> np.ndarray:
     out = np.zeros(len(gallery))
     for k, g in enumerate(gallery):
         if len(g) >= 2:
-            out[k] = _compare(*p, *_prepared(g), _MATCHABLE_CELLS, MAX_DIRECTION_DIFF, MAX_R)[0]
+            out[k] = _compare(*p, *_prepared(g), _MATCHABLE_CELLS, _MIN_COS, MAX_R)[0]
     return out
