@@ -85,7 +85,8 @@ def _z(v, mu, tau):
 
 
 @njit(cache=True)
-def _local_similarities(bits_a, valid_a, use_a, ua, bits_b, valid_b, use_b, ub, min_common, min_cos):
+def _local_similarities(bits_a, valid_a, use_a, full_a, ones_a, ua, bits_b, valid_b, use_b, full_b, ones_b, ub,
+                        min_common, min_cos):
     """``ua``, ``ub``: (n, 2) unit direction vectors; pairs with cos(angle) < min_cos are skipped."""
     na, nw = bits_a.shape
     nb = bits_b.shape[0]
@@ -95,6 +96,15 @@ def _local_similarities(bits_a, valid_a, use_a, ua, bits_b, valid_b, use_b, ub, 
             continue
         for j in range(nb):
             if not use_b[j] or ua[i, 0] * ub[j, 0] + ua[i, 1] * ub[j, 1] < min_cos:
+                continue
+            if full_a[i] and full_b[j]:
+                # both discs wholly valid: the common cells are the disc, one popcount a word
+                px = 0
+                for w in range(nw):
+                    px += _popcount(bits_a[i, w] ^ bits_b[j, w])
+                den = np.sqrt(ones_a[i]) + np.sqrt(ones_b[j])
+                if den > 0:
+                    sim[i, j] = 1.0 - np.sqrt(px) / den
                 continue
             common = 0
             pa_ = 0
@@ -198,9 +208,10 @@ def _relax(sim, da, aa, ra, db, ab, rb, n_p, max_r):
 
 
 @njit(cache=True)
-def _compare(bits_a, valid_a, use_a, ua, da, aa, ra, bits_b, valid_b, use_b, ub, db, ab, rb,
-             min_common, min_cos, max_r):
-    sim = _local_similarities(bits_a, valid_a, use_a, ua, bits_b, valid_b, use_b, ub, min_common, min_cos)
+def _compare(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
+             bits_b, valid_b, use_b, full_b, ones_b, ub, db, ab, rb, min_common, min_cos, max_r):
+    sim = _local_similarities(bits_a, valid_a, use_a, full_a, ones_a, ua,
+                              bits_b, valid_b, use_b, full_b, ones_b, ub, min_common, min_cos)
     m = min(len(ua), len(ub))
     z = 1.0 / (1.0 + np.exp(-TAU_P * (m - MU_P)))
     n_p = int(MIN_NP + np.round(z * (MAX_NP - MIN_NP)))
@@ -223,7 +234,7 @@ def _prepared(t: Template):
         ddir = _wrap_np(th[:, None] - th[None, :])
         radial = _wrap_np(th[:, None] - np.arctan2(dy, dx))
         unit = np.stack([np.cos(th), np.sin(th)], 1)
-        p = (c.bits, c.valid, c.usable, unit, dist, ddir, radial)
+        p = (c.bits, c.valid, c.usable, c.full, c.ones, unit, dist, ddir, radial)
         t._derived[MATCHER_VERSION] = p
     return p
 

@@ -61,6 +61,10 @@ class Cylinders:
     """(n, WORDS) uint64: validity bits."""
     usable: np.ndarray
     """(n,) bool: cylinder has enough valid cells and neighbours to be compared."""
+    full: np.ndarray
+    """(n,) bool: every cell of the disc is valid (the print covers the whole cylinder)."""
+    ones: np.ndarray
+    """(n,) int64: number of set cells."""
 
 
 def _pack(cells: np.ndarray) -> np.ndarray:
@@ -135,6 +139,7 @@ def cylinders(template: Template) -> Cylinders:
     d2 = (xs[:, None] - xs[None]) ** 2 + (ys[:, None] - ys[None]) ** 2
     neighbours = ((d2 <= (RADIUS + 3 * SIGMA_S) ** 2).sum(1) - 1)
     usable = (cell_ok.sum(1) >= MIN_VALID_CELLS * _IN_DISC.sum()) & (neighbours >= MIN_NEIGHBOURS)
-    out = Cylinders(_pack(on), _pack(valid), usable)
+    full = cell_ok.sum(1) == _IN_DISC.sum()
+    out = Cylinders(_pack(on), _pack(valid), usable, full, on.sum(1).astype(np.int64))
     template._derived[DESCRIPTOR_VERSION] = out
     return out
