@@ -253,18 +253,79 @@ def compare(a: Template, b: Template) -> Comparison:
     return Comparison(float(score), np.stack([pa, pb], 1), lam)
 
 
-def compare_scores(probe: Template, gallery: list[Template]) -> np.ndarray:
+@dataclass(frozen=True)
+class PackedTemplates:
+    """Many templates' prepared arrays concatenated, for one compiled 1:N loop.
+
+    Calling the kernel once per gallery template would spend more time in Python
+    dispatch than in comparing; packed, a probe is scored against the whole
+    shortlist in one call.
+    """
+
+    arrays: tuple
+    offsets: np.ndarray
+    """(G+1,) int64: template g owns minutiae ``offsets[g]:offsets[g+1]``."""
+    geo_offsets: np.ndarray
+    """(G+1,) int64: template g's n x n geometry matrices start at ``geo_offsets[g]``."""
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
+def pack_templates(templates: list[Template]) -> PackedTemplates:
+    """Concatenate the prepared arrays of ``templates`` (see :func:`compare_scores`)."""
+    parts = [_prepared(t) for t in templates]
+    sizes = np.array([len(t) for t in templates], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    geo_offsets = np.concatenate([[0], np.cumsum(sizes * sizes)]).astype(np.int64)
+    cat = []
+    for k in range(6):  # per-minutia arrays
+        cat.append(np.ascontiguousarray(np.concatenate([p[k] for p in parts])) if parts
+                   else _prepared_empty()[k])
+    for k in range(6, 9):  # n x n geometry, flattened
+        cat.append(np.concatenate([p[k].ravel() for p in parts]) if parts else np.zeros(0))
+    return PackedTemplates(tuple(cat), offsets, geo_offsets)
+
+
+def _prepared_empty():
+    from .descriptors import WORDS
+    return (np.zeros((0, WORDS), np.uint64), np.zeros((0, WORDS), np.uint64), np.zeros(0, bool),
+            np.zeros(0, bool), np.zeros(0, np.int64), np.zeros((0, 2)))
+
+
+@njit(cache=True)
+def _compare_many(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
+                  bits, valid, use, full, ones, u, d_flat, a_flat, r_flat, offsets, geo_offsets,
+                  min_common, min_cos, max_r):
+    g_count = len(offsets) - 1
+    out = np.zeros(g_count)
+    for g in range(g_count):
+        o0, o1 = offsets[g], offsets[g + 1]
+        n = o1 - o0
+        if n < 2:
+            continue
+        q0 = geo_offsets[g]
+        out[g] = _compare(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
+                          bits[o0:o1], valid[o0:o1], use[o0:o1], full[o0:o1], ones[o0:o1], u[o0:o1],
+                          d_flat[q0:q0 + n * n].reshape(n, n), a_flat[q0:q0 + n * n].reshape(n, n),
+                          r_flat[q0:q0 + n * n].reshape(n, n), min_common, min_cos, max_r)[0]
+    return out
+
+
+def compare_scores(probe: Template, gallery: list[Template] | PackedTemplates) -> np.ndarray:
     """Scores of one probe against many templates (the 1:N re-ranking loop).
+
+    Parameters
+    ----------
+    probe : Template
+    gallery : list of Template, or their :func:`pack_templates` (pack once, score many probes)
 
     Returns
     -------
-    (len(gallery),) float64 array.
+    (len(gallery),) float64 array, the same scores :func:`compare` gives.
     """
-    if len(probe) < 2:
-        return np.zeros(len(gallery))
-    p = _prepared(probe)
-    out = np.zeros(len(gallery))
-    for k, g in enumerate(gallery):
-        if len(g) >= 2:
-            out[k] = _compare(*p, *_prepared(g), _MATCHABLE_CELLS, _MIN_COS, MAX_R)[0]
-    return out
+    packed = gallery if isinstance(gallery, PackedTemplates) else pack_templates(gallery)
+    if len(probe) < 2 or len(packed) == 0:
+        return np.zeros(len(packed))
+    return _compare_many(*_prepared(probe), *packed.arrays, packed.offsets, packed.geo_offsets,
+                         _MATCHABLE_CELLS, _MIN_COS, MAX_R)
