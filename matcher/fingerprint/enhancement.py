@@ -16,7 +16,7 @@ from .stft import ANGLE, RADIUS, BlockSpectra, overlap_add
 
 def enhance(spectra: BlockSpectra, block_normal: np.ndarray, block_frequency: np.ndarray,
             block_coherence: np.ndarray, radial_bandwidth: float = 0.4,
-            min_angular_sigma: float = np.pi / 14, max_angular_sigma: float = np.pi / 4) -> np.ndarray:
+            min_angular_sigma: float = np.pi / 14, max_angular_sigma: float = np.pi / 8) -> np.ndarray:
     """Filter every block towards a clean ridge wave.
 
     Parameters
