@@ -29,6 +29,7 @@ def bench_fingerprint(
     markdown: str = typer.Option(None, "--markdown", help="Write the README tables (Markdown) to this file; '-' prints them."),
     cache_dir: str = typer.Option(None, "--cache", help="Cache folder for peer templates and scores (default ~/.cache/locard/fingerprint-bench)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute the peers instead of reading the cache."),
+    save_calibration: str = typer.Option(None, "--save-calibration", help="Write locard's score calibration (impostor scores of all DATASETs) to this JSON file."),
 ) -> None:
     """Verification accuracy (EER, FMR100, FMR1000, ZeroFMR) and speed on FVC-style sets.
 
@@ -44,7 +45,8 @@ def bench_fingerprint(
     fb.limit_threads()
     try:
         fb.run(datasets, json_path=json_path, plots=plots, peers=peers, peer_names=peer,
-               skip_locard=skip_locard, cache_dir=cache_dir, no_cache=no_cache, markdown=markdown)
+               skip_locard=skip_locard, cache_dir=cache_dir, no_cache=no_cache, markdown=markdown,
+               save_calibration=save_calibration)
     except (FileNotFoundError, ValueError, KeyError, ImportError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -22,7 +22,10 @@ Protocol
   each call is timed with :func:`time.process_time` (CPU seconds of the process,
   so other programs on the machine do not inflate it).  ``extract_ms_median`` is
   the median over successful extractions; ``compare_per_s`` is the number of
-  comparisons divided by their total CPU time.
+  comparisons divided by their total CPU time, one ``compare(a, b)`` call per pair.
+  For locard, ``compare_per_s_1n`` also times the 1:N re-ranking path (every
+  template searched against all enrolled templates with ``compare_scores``), which
+  is what a search pays per candidate.
 
 Peers (``--peers``) run the same protocol on the same images; see
 :mod:`benchmarks.peers`.  Their templates and scores are cached on disk (see
@@ -113,6 +116,20 @@ class LocardSystem:
 
     def compare(self, a: Any, b: Any) -> float:
         return float(self._fp.compare(a, b).score)
+
+    def one_to_many_rate(self, templates: list[Any]) -> float | None:
+        """Comparisons per CPU second when each template is searched against all of them."""
+        from matcher.fingerprint.comparison import compare_scores, pack_templates
+
+        if len(templates) < 2:
+            return None
+        packed = pack_templates(templates)
+        compare_scores(templates[0], packed)  # compiled and warm before timing
+        t0 = time.process_time()
+        for t in templates:
+            compare_scores(t, packed)
+        seconds = time.process_time() - t0
+        return len(templates) ** 2 / seconds if seconds > 0 else None
 
 
 # --------------------------------------------------------------------------- cache
@@ -329,6 +346,7 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
         ok, extract_s, failures = cached["ok"], cached["extract_s"], cached["failures"]
         g_raw, i_raw, cmp_s, n_cmp = cached["genuine"], cached["impostor"], cached["compare_s"], cached["n_compared"]
         from_cache = True
+        rate_1n = None
     else:
         cb = (lambda d, t: progress(f"{system.name}: extract", d, t)) if progress else None
         enr = enrol_all(system, images, shas, ppis, names, cache, memo, cb)
@@ -338,6 +356,8 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
         g_raw, i_raw = scores[: len(gen_idx)], scores[len(gen_idx):]
         ok, extract_s, failures = enr.ok, enr.extract_s, enr.failures
         from_cache = False
+        rate_1n = (system.one_to_many_rate([t for t, k in zip(enr.templates, enr.ok) if k])
+                   if hasattr(system, "one_to_many_rate") else None)
         if cache is not None and _is_peer(system):
             cache.put_run(system.name, run_key, {
                 "ok": ok, "extract_s": extract_s, "failures": failures, "genuine": g_raw,
@@ -361,6 +381,9 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
     report["extract_ms_median"] = float(np.median(extract_s) * 1000) if len(extract_s) else None
     report["extract_ms_mean"] = float(np.mean(extract_s) * 1000) if len(extract_s) else None
     report["compare_per_s"] = float(n_cmp / cmp_s) if cmp_s > 0 else None
+    if rate_1n is not None:
+        # the 1:N re-ranking path: one probe against every enrolled template, in one call
+        report["compare_per_s_1n"] = rate_1n
     report["cached"] = from_cache
     return SystemResult(system.name, system.label, genuine, impostor, report)
 
@@ -466,11 +489,12 @@ def rich_table(report: dict[str, Any]):
     t = Table(title=f"{report['dataset']}: {report['images']} images, {report['identities']} identities, "
                     f"{report['genuine_pairs']} genuine + {report['impostor_pairs']} impostor pairs")
     t.add_column("system", no_wrap=True)
-    for col in ("FTE", "EER%", "FMR100%", "FMR1000%", "ZeroFMR%", "extract ms", "compares/s"):
+    for col in ("FTE", "EER%", "FMR100%", "FMR1000%", "ZeroFMR%", "extract ms", "compares/s", "1:N compares/s"):
         t.add_column(col, justify="right")
     for name, b in system_blocks(report).items():
         t.add_row(name, str(b["failure_to_enrol"]), _pct(b["eer"]), _pct(b["fmr100"]), _pct(b["fmr1000"]),
-                  _pct(b["zero_fmr"]), _num(b["extract_ms_median"], ".0f"), _num(b["compare_per_s"], ",.0f"))
+                  _pct(b["zero_fmr"]), _num(b["extract_ms_median"], ".0f"), _num(b["compare_per_s"], ",.0f"),
+                  _num(b.get("compare_per_s_1n"), ",.0f"))
     return t
 
 
@@ -490,8 +514,9 @@ def markdown_tables(reports: list[dict[str, Any]]) -> str:
     if len(reports) > 1:
         lines.append("| **mean** | " + " | ".join(
             f"**{_pct(means.get(n, {}).get('eer'))}**" for n in names) + " |")
-    lines += ["", "| system | data set | FTE | EER % | FMR100 % | FMR1000 % | ZeroFMR % | extract ms | compares/s |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", "| system | data set | FTE | EER % | FMR100 % | FMR1000 % | ZeroFMR % | extract ms | compares/s "
+                  "| 1:N compares/s |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for n in names:
         for rep in reports:
             b = system_blocks(rep).get(n)
@@ -500,7 +525,7 @@ def markdown_tables(reports: list[dict[str, Any]]) -> str:
             lines.append(
                 f"| {n} | {rep['dataset']} | {b['failure_to_enrol']} | {_pct(b['eer'])} | {_pct(b['fmr100'])} | "
                 f"{_pct(b['fmr1000'])} | {_pct(b['zero_fmr'])} | {_num(b['extract_ms_median'], '.0f')} | "
-                f"{_num(b['compare_per_s'], ',.0f')} |")
+                f"{_num(b['compare_per_s'], ',.0f')} | {_num(b.get('compare_per_s_1n'), ',.0f')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -531,10 +556,26 @@ def select_systems(peers: bool, peer_names: Iterable[str] | None, skip_locard: b
     return systems, skipped
 
 
+def calibration_from_reports(reports: list[dict[str, Any]]):
+    """locard's :class:`~matcher.calibration.Calibration` from the impostor scores of these runs."""
+    import numpy as np
+
+    from matcher.calibration import Calibration
+    from matcher.fingerprint import MATCHER_VERSION
+
+    scores = [r.impostor for rep in reports for r in rep["_results"] if r.name == LocardSystem.name]
+    if not scores:
+        raise ValueError("no locard scores to calibrate on (was --skip-locard given?)")
+    names = ", ".join(rep["dataset"] for rep in reports)
+    return Calibration.from_impostor_scores(
+        np.concatenate(scores), matcher="locard-fingerprint", version=MATCHER_VERSION,
+        source=f"all impostor pairs of {names}; `locard bench fingerprint DATASET... --save-calibration FILE`")
+
+
 def run(datasets: list[str], json_path: str | None = None, plots: str | None = None,
         peers: bool = False, peer_names: list[str] | None = None, skip_locard: bool = False,
         cache_dir: str | None = None, no_cache: bool = False, markdown: str | None = None,
-        console: Any = None) -> list[dict[str, Any]]:
+        console: Any = None, save_calibration: str | None = None) -> list[dict[str, Any]]:
     """What ``locard bench fingerprint`` does; returns one report per data set."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -566,6 +607,10 @@ def run(datasets: list[str], json_path: str | None = None, plots: str | None = N
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(json_document(reports), indent=2) + "\n")
+    if save_calibration:
+        cal = calibration_from_reports(reports)
+        cal.save(save_calibration)
+        err.print(f"calibration from {cal.n_impostors} impostor scores -> {save_calibration}")
     if markdown:
         md = markdown_tables(reports)
         if markdown == "-":

@@ -66,3 +66,14 @@ def test_cmc_counts_ties_against_the_mate():
     probes = np.array([0, 1, 0])
     c = cmc(scores, gallery, probes, max_rank=3)
     assert c.tolist() == pytest.approx([1 / 3, 2 / 3, 1.0])
+
+
+def test_shipped_fingerprint_calibration_matches_the_matcher():
+    from matcher.fingerprint import MATCHER_VERSION
+    from matcher.fingerprint.calibration import calibration, threshold_at
+
+    cal = calibration()
+    assert cal.version == MATCHER_VERSION and cal.n_impostors >= 10_000
+    t = [threshold_at(f) for f in (0.01, 0.001, 0.0001)]
+    assert t[0] < t[1] < t[2]
+    assert cal.fmr(t[1]) <= 0.001
