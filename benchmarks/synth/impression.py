@@ -200,6 +200,8 @@ class Press:
         Sensor blur, Gaussian sigma in pixels.
     noise : float
         Additive sensor noise, gray levels (standard deviation).
+    stripes : float
+        Fixed-pattern row/column noise of solid-state sensors, gray levels (0: none).
     """
 
     pressure: float
@@ -209,21 +211,29 @@ class Press:
     valley_level: float
     blur: float
     noise: float
+    stripes: float
 
 
 def sample_press(rng: np.random.Generator) -> Press:
-    """Draw the photometric parameters of one press."""
+    """Draw the photometric parameters of one press.
+
+    Three presses in four look like an optical sensor (light background, dark ridges,
+    FVC2002 DB1/DB4); one in four like a capacitive one (dark, low contrast, noisier,
+    with row and column stripes, as FVC2002 DB3).
+    """
     pressure = float(np.clip(rng.normal(0, 0.55), -1, 1))
     # Light (dry) presses touch less of the finger.
     scale = float(np.clip(rng.normal(0.88 + 0.12 * pressure, 0.12), 0.5, 1.15))
+    capacitive = rng.random() < 0.25
     return Press(
         pressure=pressure,
         contact_scale=scale,
         contact_offset=(float(rng.normal(0, 14)), float(rng.normal(0, 22))),
-        ridge_level=float(rng.uniform(15, 80)),
-        valley_level=float(rng.uniform(175, 235)),
+        ridge_level=float(rng.uniform(10, 45) if capacitive else rng.uniform(15, 80)),
+        valley_level=float(rng.uniform(95, 150) if capacitive else rng.uniform(175, 235)),
         blur=float(rng.uniform(0.6, 1.2)),
-        noise=float(rng.uniform(1.0, 3.0)),
+        noise=float(rng.uniform(2.5, 5.0) if capacitive else rng.uniform(1.0, 3.0)),
+        stripes=float(rng.uniform(2.0, 6.0) if capacitive else 0.0),
     )
 
 
@@ -262,7 +272,7 @@ def contact_mask(finger: np.ndarray, centre: tuple[float, float], half: tuple[fl
     h, w = finger.shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     r = np.sqrt(((xs - centre[0]) / half[0]) ** 2 + ((ys - centre[1]) / half[1]) ** 2)
-    ragged = 1.0 - r + 0.05 * _noise((h, w), 12.0, rng)
+    ragged = 1.0 - r + 0.035 * _noise((h, w), 20.0, rng)
     ellipse = np.clip(ragged / 0.08 + 0.5, 0, 1)
     return ellipse * finger
 
@@ -293,12 +303,16 @@ def render(ridges: np.ndarray, finger: np.ndarray, press: Press, rng: np.random.
     p = press.pressure
     # Ink threshold: a wet finger inks more of each ridge profile, a dry one less;
     # pressure is never even across the finger (blotches).
-    tau = -0.45 * p + 0.22 * _noise(shape, 14.0, rng) + 0.1 * _noise(shape, 4.0, rng)
+    # The offset thins ridges to about half the period at normal pressure.
+    tau = 0.1 - 0.45 * p + 0.22 * _noise(shape, 14.0, rng) + 0.1 * _noise(shape, 4.0, rng)
     ink = np.clip((ridges - tau) / 0.35 + 0.5, 0, 1)
     # Dry skin: ridges break into dots (pores, poor contact); stronger when drier.
     dryness = max(0.0, -p) * 0.9 + 0.05
     breaks = _noise(shape, 1.6, rng) + 0.7 * _noise(shape, 6.0, rng)
     ink *= np.clip((breaks + 2.6 - 2.6 * dryness) / 0.6, 0, 1)
+    # Sweat pores: small bright dots scattered over the ridges.
+    pores = np.clip((_noise(shape, 0.9, rng) - 2.4) / 0.4, 0, 1)
+    ink *= 1.0 - pores
     ink *= 1.0 - creases(shape, rng)
     # Contact falls off towards the edge of the contact area, with a soft rim.
     ink *= np.clip(contact * 1.4, 0, 1) ** 1.5
@@ -307,7 +321,7 @@ def render(ridges: np.ndarray, finger: np.ndarray, press: Press, rng: np.random.
     ink = ink + 0.12 * rng.standard_normal(shape) * (ink > 0.02)
     ink = cv2.GaussianBlur(ink.astype(np.float32), (0, 0), press.blur)
 
-    background = press.valley_level + 10.0 * _noise(shape, 40.0, rng)
+    background = press.valley_level + 6.0 * _noise(shape, 40.0, rng)
     h, w = shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     background += rng.normal(0, 8) * (ys / h - 0.5) + rng.normal(0, 8) * (xs / w - 0.5)
@@ -315,6 +329,8 @@ def render(ridges: np.ndarray, finger: np.ndarray, press: Press, rng: np.random.
     background -= rng.uniform(0, 25) * cv2.GaussianBlur(contact, (0, 0), 6.0)
     image = background - (background - press.ridge_level) * ink
     image += rng.normal(0, press.noise, shape)
+    if press.stripes > 0:
+        image += rng.normal(0, press.stripes, (h, 1)) + rng.normal(0, 0.5 * press.stripes, (1, w))
     return np.clip(np.rint(image), 0, 255).astype(np.uint8), contact.astype(np.float32)
 
 
