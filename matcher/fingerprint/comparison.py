@@ -32,12 +32,11 @@ MIN_MATCHABLE = 0.15         # share of a disc's cells valid in both cylinders
 MAX_DIRECTION_DIFF = np.pi / 2
 MIN_NP, MAX_NP, MU_P, TAU_P = 4, 12, 20.0, 0.4
 N_REL, W_R = 5, 0.5
-MAX_R = 1000                 # cap on pairs entering relaxation (speed)
 MU_1, TAU_1 = 8.0, -8.0 / 5.0
 MU_2, TAU_2 = np.pi / 20, -30.0
 MU_3, TAU_3 = np.pi / 20, -30.0
 
-# Beyond these the compatibility factor is below 1e-3 and the pair contributes nothing.
+# Beyond these a compatibility factor is below 1e-5: the pair contributes nothing.
 CUT_1 = MU_1 + np.log(1e5) / -TAU_1
 CUT_2 = MU_2 + np.log(1e5) / -TAU_2
 CUT_3 = MU_3 + np.log(1e5) / -TAU_3
@@ -127,14 +126,14 @@ def _local_similarities(bits_a, valid_a, use_a, full_a, ones_a, ua, bits_b, vali
 
 
 @njit(cache=True)
-def _relax(sim, da, aa, ra, db, ab, rb, n_p, max_r):
+def _relax(sim, da, aa, ra, db, ab, rb, n_p):
     """LSS-R over precomputed pair geometry of each template.
 
     ``da[i, k]`` distance between minutiae i and k, ``aa[i, k]`` their direction
     difference, ``ra[i, k]`` the angle of k seen from i relative to i's direction.
     """
     na, nb = sim.shape
-    n_r = min(na, nb, max_r)
+    n_r = min(na, nb)
     pa = np.empty(n_r, np.int64)
     pb = np.empty(n_r, np.int64)
     lam0 = np.empty(n_r, np.float64)
@@ -209,13 +208,13 @@ def _relax(sim, da, aa, ra, db, ab, rb, n_p, max_r):
 
 @njit(cache=True)
 def _compare(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
-             bits_b, valid_b, use_b, full_b, ones_b, ub, db, ab, rb, min_common, min_cos, max_r):
+             bits_b, valid_b, use_b, full_b, ones_b, ub, db, ab, rb, min_common, min_cos):
     sim = _local_similarities(bits_a, valid_a, use_a, full_a, ones_a, ua,
                               bits_b, valid_b, use_b, full_b, ones_b, ub, min_common, min_cos)
     m = min(len(ua), len(ub))
     z = 1.0 / (1.0 + np.exp(-TAU_P * (m - MU_P)))
     n_p = int(MIN_NP + np.round(z * (MAX_NP - MIN_NP)))
-    return _relax(sim, da, aa, ra, db, ab, rb, n_p, max_r)
+    return _relax(sim, da, aa, ra, db, ab, rb, n_p)
 
 
 def _wrap_np(a: np.ndarray) -> np.ndarray:
@@ -249,7 +248,7 @@ def compare(a: Template, b: Template) -> Comparison:
     """
     if len(a) < 2 or len(b) < 2:
         return Comparison(0.0, np.zeros((0, 2), np.int64), np.zeros(0))
-    score, pa, pb, lam = _compare(*_prepared(a), *_prepared(b), _MATCHABLE_CELLS, _MIN_COS, MAX_R)
+    score, pa, pb, lam = _compare(*_prepared(a), *_prepared(b), _MATCHABLE_CELLS, _MIN_COS)
     return Comparison(float(score), np.stack([pa, pb], 1), lam)
 
 
@@ -296,7 +295,7 @@ def _prepared_empty():
 @njit(cache=True)
 def _compare_many(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
                   bits, valid, use, full, ones, u, d_flat, a_flat, r_flat, offsets, geo_offsets,
-                  min_common, min_cos, max_r):
+                  min_common, min_cos):
     g_count = len(offsets) - 1
     out = np.zeros(g_count)
     for g in range(g_count):
@@ -308,7 +307,7 @@ def _compare_many(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
         out[g] = _compare(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
                           bits[o0:o1], valid[o0:o1], use[o0:o1], full[o0:o1], ones[o0:o1], u[o0:o1],
                           d_flat[q0:q0 + n * n].reshape(n, n), a_flat[q0:q0 + n * n].reshape(n, n),
-                          r_flat[q0:q0 + n * n].reshape(n, n), min_common, min_cos, max_r)[0]
+                          r_flat[q0:q0 + n * n].reshape(n, n), min_common, min_cos)[0]
     return out
 
 
@@ -328,4 +327,4 @@ def compare_scores(probe: Template, gallery: list[Template] | PackedTemplates) -
     if len(probe) < 2 or len(packed) == 0:
         return np.zeros(len(packed))
     return _compare_many(*_prepared(probe), *packed.arrays, packed.offsets, packed.geo_offsets,
-                         _MATCHABLE_CELLS, _MIN_COS, MAX_R)
+                         _MATCHABLE_CELLS, _MIN_COS)

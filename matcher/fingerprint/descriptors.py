@@ -9,10 +9,16 @@ disc or outside the print area are *invalid* and take no part in comparisons, so
 a partial print is compared on what both impressions show.
 
 Being invariant to translation and rotation, cylinders are the fixed-length
-vectors that 1:N search indexes: the local similarity of two cylinders is the
-first stage of the 1:1 score (:mod:`~matcher.fingerprint.comparison`), and the
-cosine of two cylinders restricted to common valid cells is that similarity's
-close relative.
+vectors that 1:N search indexes: each minutia gives ``NS*NS*ND = 1536`` bits
+(``Cylinders.bits.view(np.uint8)``: 192 bytes, for FAISS binary indexes).  How that
+space relates to the 1:1 score: the comparator's local similarity of two cylinders
+is ``1 - sqrt(h) / (sqrt(|a|) + sqrt(|b|))`` where ``h`` is their Hamming distance on
+the cells valid in both and ``|.|`` their set bits there; for two cylinders wholly
+inside their prints that *is* a monotone function of the plain Hamming distance a
+FAISS index computes.  The 1:1 score then keeps only minutia pairs that also agree
+geometrically (:mod:`~matcher.fingerprint.comparison`), so a finger whose minutiae
+have many near neighbours in Hamming space is a good candidate, and the
+comparator decides.
 """
 
 from __future__ import annotations
