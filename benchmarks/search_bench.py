@@ -54,7 +54,10 @@ def _probe_templates(items: list[SourceItem], workers: int) -> list:
 
     args = [(it, "", "sface") for it in items]
     if workers > 1:
-        with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
+        import multiprocessing
+
+        with ProcessPoolExecutor(workers, initializer=_init_worker,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
             res = list(pool.map(_extract_star, args, chunksize=2))
     else:
         res = [extract_item(*a) for a in args]

@@ -121,12 +121,24 @@ def search_cmd(
 
 def check_cmd(store: str = typer.Option(..., "--store", help=STORE_HELP)) -> None:
     """Verify the store (SQLite integrity) and that every index holds exactly what the store says."""
-    from indexer.faiss_index import check_index
+    from indexer.errors import IndexFileError
+    from indexer.faiss_index import VectorIndex, check_index, index_path
 
     st = _open_store(store)
     problems = st.integrity_problems()
     for m in ("finger", "face"):
         problems += check_index(st, m)
+        path = index_path(st, m)
+        if path.exists():
+            try:
+                idx = VectorIndex.load(path)
+                behind = len(st.changes_since(idx.last_change, m))
+                typer.echo(f"{m} index: {idx.ntotal} vectors ({idx.factory}), up to change {idx.last_change}"
+                           + (f"; {behind} newer changes are replayed on open" if behind else ""))
+            except IndexFileError:
+                pass
+        elif st.count(m):
+            typer.echo(f"{m} index: no file yet; built from the store on open")
     counts = f"{st.subject_count()} subjects, {st.count('finger')} finger and {st.count('face')} face samples"
     st.close()
     if problems:

@@ -471,14 +471,13 @@ def _replay(store: GalleryStore, idx: VectorIndex, changes, cache) -> None:
 def check_index(store: GalleryStore, modality: str) -> list[str]:
     """Problems between the store and the index file as it is on disk (empty = consistent).
 
-    Loads the file, replays the newer changes in memory (without saving) and compares
+    A missing index file is no problem (the next open builds it).  Loads the file, replays the newer changes in memory (without saving) and compares
     the sample ids it holds with the store's.  A store sample may be absent from the
     index only when it yields no vector (a print with no usable cylinder).
     """
     path = index_path(store, modality)
-    n_store = store.count(modality)
     if not path.exists():
-        return [] if n_store == 0 else [f"{modality}: no index file for {n_store} samples (rebuilt on next open)"]
+        return []  # a cache not built yet: the next open builds it from the store
     problems = []
     try:
         idx = VectorIndex.load(path)

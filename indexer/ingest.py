@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -314,7 +315,10 @@ def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, worker
     if workers <= 1 or len(todo) <= 1:
         results = (extract_item(*a) for a in todo)
     else:
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+        # spawn, not fork: a forked child of a process that already runs OpenMP/numba threads
+        # can deadlock on a lock a parent thread held (seen here with fork)
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                                   mp_context=multiprocessing.get_context("spawn"))
         results = pool.map(_extract_star, todo, chunksize=2)
     try:
         for e in results:
