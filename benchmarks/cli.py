@@ -94,6 +94,11 @@ def bench_search(
     shortlist: int = typer.Option(None, "--shortlist", min=1, help="Fingerprint samples re-ranked per probe (default 200)."),
     store: str = typer.Option(None, "--store", help="Build the gallery in this (new) store folder instead of a temporary one."),
     exhaustive: bool = typer.Option(False, "--exhaustive", help="Fingerprints: also re-rank the whole gallery (rank1_exhaustive)."),
+    synthetic: int = typer.Option(0, "--synthetic", min=0, help="Scale test: add this many synthetic distractors (made-up templates or embeddings, not images) to the gallery."),
+    warm: bool = typer.Option(False, "--warm", help="Fingerprints: prepare every gallery template in memory before searching (a long-running service)."),
+    max_probes: int = typer.Option(None, "--max-probes", min=1, help="Search at most this many mated and this many non-mated probes (seeded sample)."),
+    factory: str = typer.Option(None, "--factory", help="FAISS factory string for the gallery index (default: chosen by size)."),
+    nprobe: int = typer.Option(None, "--nprobe", min=1, help="Inverted-file lists visited per query (IVF indexes)."),
 ) -> None:
     """1:N identification: rank-1/10, FNIR at FPIR 1 %, penetration, search ms, ingest rate.
 
@@ -110,7 +115,8 @@ def bench_search(
     try:
         report = search_bench.run(dataset, modality, distractors=distractors, json_path=json_path, seed=seed,
                                   workers=workers, shortlist=shortlist, store_path=store, exhaustive=exhaustive,
-                                  echo=typer.echo)
+                                  synthetic=synthetic, warm=warm, max_probes=max_probes, factory=factory,
+                                  nprobe=nprobe, echo=typer.echo)
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

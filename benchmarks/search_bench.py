@@ -102,7 +102,9 @@ def fnir_at_fpir(mate_scores: np.ndarray, nonmated_top: np.ndarray, fpir: float)
 
 def run(dataset: str, modality: str, *, distractors: str | None = None, json_path: str | None = None,
         seed: int = 0, workers: int = 1, shortlist: int | None = None, top: int = 10,
-        store_path: str | None = None, exhaustive: bool = False, echo=print) -> dict:
+        store_path: str | None = None, exhaustive: bool = False, synthetic: int = 0, warm: bool = False,
+        max_probes: int | None = None, factory: str | None = None, nprobe: int | None = None,
+        echo=print) -> dict:
     """Run the benchmark and return (and optionally write) the JSON report."""
     import faiss
 
@@ -126,15 +128,44 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         tmp = tempfile.TemporaryDirectory(prefix="locard-bench-search-")
         store_path = tmp.name
     store = GalleryStore(store_path, create=True)
+    if factory:
+        from indexer.faiss_index import set_factory
+
+        set_factory(store, modality, factory)
     echo(f"ingesting {len(gallery)} gallery images ({n_distr} distractor identities) into {store_path}")
     rep = ingest(gallery, store, workers=workers)
     echo(f"  {rep.added} added, {rep.failed} failed in {rep.seconds:.1f} s ({rep.per_second:.2f}/s, {workers} worker(s))")
+    synth_templates: dict = {}
+    synth_s = None
+    if synthetic:
+        from indexer.faiss_index import open_index
+
+        model = ""
+        if modality == "face":
+            model = next(store.samples("face", with_templates=True)).template_version
+        echo(f"adding {synthetic} synthetic {modality} distractors")
+        synth_s, vectors, synth_templates = add_synthetic(store, modality, synthetic, model=model, echo=echo)
+        t0 = time.perf_counter()
+        idx, action = open_index(store, modality, cache=vectors)
+        echo(f"  index: {action}, {idx.ntotal} vectors, {idx.factory} {idx.params} in {time.perf_counter() - t0:.0f} s")
+        vectors.clear()
+    if max_probes is not None:
+        rng = np.random.default_rng(seed + 1)
+        mated = [mated[i] for i in sorted(rng.choice(len(mated), min(max_probes, len(mated)), replace=False))]
+        nonmated = [nonmated[i] for i in sorted(rng.choice(len(nonmated), min(max_probes, len(nonmated)), replace=False))]
     probes = mated + nonmated
     echo(f"extracting {len(probes)} probes ({len(mated)} mated, {len(nonmated)} non-mated)")
     templates = _probe_templates(probes, workers)
     from indexer.search import DEFAULT_SHORTLIST
 
     searcher = Searcher(store, shortlist=shortlist or DEFAULT_SHORTLIST, k_per_minutia=64)
+    if nprobe:
+        searcher.indexes[modality].params["nprobe"] = nprobe
+        searcher.indexes[modality].apply_params()
+    if warm and modality == "finger":
+        t0 = time.perf_counter()
+        searcher.warm(synth_templates)
+        echo(f"  warmed {len(searcher._templates)} gallery templates in {time.perf_counter() - t0:.0f} s")
     n_gal = store.count(modality)
     gallery_sha = {sha256_file(it.path) for it in gallery}
 
@@ -187,14 +218,52 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         "search_ms_p95": float(np.percentile(times, 95)) if len(times) else None,
         "ingest_per_s": rep.per_second, "workers": workers,
         "index_factory": searcher.indexes[modality].factory if modality in searcher.indexes else None,
+        "index_params": searcher.indexes[modality].params if modality in searcher.indexes else None,
         "index_bytes_per_sample": index_file.stat().st_size / n_gal if index_file.exists() and n_gal else None,
         "calibrated": bool(searcher.identify(Probe(modality, first), top=1).calibrated) if first is not None else None,
         "search_timing": "Searcher.identify only (probe extraction excluded), one thread, after one warm-up search",
     }
+    report["synthetic_distractors"] = synthetic
+    if synthetic:
+        report["synthetic_insert_s"] = synth_s
+        report["search_warm"] = bool(warm and modality == "finger")
+    import resource
+
+    report["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if exhaustive and modality == "finger":
-        full = Searcher(store, shortlist=n_gal, k_per_minutia=max(64, searcher.indexes["finger"].ntotal))
+        echo("re-ranking the whole gallery for every probe (rank1_exhaustive)")
+        full = Searcher(store, shortlist=n_gal, k_per_minutia=64, template_cache=n_gal)
+        full._templates = searcher._templates
+        full.template_cache = max(n_gal, searcher.template_cache)
+
+        def all_samples(probe, timings):  # stage 1 skipped: every sample is re-ranked
+            from matcher.fingerprint.comparison import compare_scores
+
+            keep = [s for s in full.owners["finger"]]
+            t = full._finger_templates(keep)
+            return keep, compare_scores(probe.template, t), t
+
+        full._search_finger = all_samples
         r2, *_ = search_all(full)
         report["rank1_exhaustive"] = float(np.mean(r2 <= 1)) if len(r2) else None
+    if modality == "face" and synthetic:
+        import faiss as _faiss
+
+        idx = searcher.indexes["face"]
+        allv, allid = [], []
+        for smp in store.samples("face"):
+            allv.append(np.frombuffer(smp.template[-4 * idx.dim:], "<f4"))
+            allid.append(smp.id)
+        exact = _faiss.IndexIDMap(_faiss.IndexFlatIP(idx.dim))
+        exact.add_with_ids(np.stack(allv).astype(np.float32), np.array(allid, np.int64))
+        q = np.stack([t.embedding for t in templates if t is not None]).astype(np.float32)
+        _, e_ids = exact.search(q, 50)
+        t0 = time.perf_counter()
+        _, a_ids = idx.search(q, 50)
+        raw_ms = (time.perf_counter() - t0) * 1e3 / len(q)
+        rec = np.mean([len(set(a) & set(e)) / 50 for a, e in zip(a_ids.tolist(), e_ids.tolist())])
+        report["recall_at_50_vs_exact"] = float(rec)
+        report["faiss_ms_per_query"] = raw_ms
     if gallery_sha & {sha256_file(it.path) for it in probes}:
         report["warning"] = "some probe images are byte-identical to gallery images"
     store.close()
@@ -203,3 +272,116 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=1))
     return report
+
+
+# -- synthetic galleries for scale (templates and embeddings, not images) -----------------------
+def synthetic_finger_template(rng: np.random.Generator):
+    """A made-up fingerprint template with a plausible layout (not from an image).
+
+    Minutiae: 15-60 points at least 10 px apart in an elliptical print area of a
+    300 x 400 px (500 ppi) frame; directions follow a smooth field (a core term, half
+    the angle around a random centre, plus a random low-frequency term), flipped by
+    pi at random (ridge endings and bifurcations point either way along the flow).
+    A distractor for scale tests: it shares nothing with any real finger.
+    """
+    from matcher.fingerprint import MINUTIA_DTYPE, Template
+    from matcher.fingerprint.template import MASK_BLOCK
+
+    w, h = 300, 400
+    cx, cy = rng.uniform(110, 190), rng.uniform(150, 250)
+    ax, ay = rng.uniform(100, 145), rng.uniform(140, 195)
+    n = int(np.clip(rng.normal(36, 9), 15, 60))
+    pts = []
+    while len(pts) < n:
+        x, y = rng.uniform(0, w, 64), rng.uniform(0, h, 64)
+        inside = ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 < 0.92
+        for px, py in zip(x[inside], y[inside]):
+            if all((px - qx) ** 2 + (py - qy) ** 2 >= 100 for qx, qy in pts):
+                pts.append((px, py))
+                if len(pts) == n:
+                    break
+    p = np.array(pts)
+    kx, ky = rng.uniform(cx - 40, cx + 40), rng.uniform(cy - 80, cy + 20)
+    f1, f2, ph = rng.uniform(0.004, 0.012), rng.uniform(0.004, 0.012), rng.uniform(0, 2 * np.pi, 2)
+    flow = (0.5 * np.arctan2(p[:, 1] - ky, p[:, 0] - kx) + 0.4 * np.sin(f1 * p[:, 0] + ph[0])
+            + 0.4 * np.cos(f2 * p[:, 1] + ph[1]) + rng.uniform(0, np.pi))
+    direction = np.mod(flow + np.pi * rng.integers(0, 2, n) + rng.normal(0, 0.08, n), 2 * np.pi)
+    m = np.zeros(n, MINUTIA_DTYPE)
+    m["x"], m["y"], m["direction"] = p[:, 0], p[:, 1], direction
+    m["type"] = rng.integers(1, 3, n)
+    m["quality"] = rng.integers(40, 95, n)
+    rows, cols = -(-h // MASK_BLOCK), -(-w // MASK_BLOCK)
+    yy, xx = (np.mgrid[0:rows, 0:cols] + 0.5) * MASK_BLOCK
+    mask = ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 < 1.0
+    return Template(minutiae=m, width=w, height=h, quality=int(rng.integers(40, 90)), mask=mask)
+
+
+def synthetic_face_embeddings(n: int, dim: int, rng: np.random.Generator, decay: float = 0.5) -> np.ndarray:
+    """Unit vectors with an anisotropic spectrum (variance of component i ~ (i+1)^-decay),
+    in a random rotation: closer to real face embeddings than isotropic noise, and a
+    harder case for inverted files than real, clustered identities."""
+    scale = (np.arange(dim) + 1.0) ** (-decay / 2)
+    q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    out = np.empty((n, dim), np.float32)
+    for i in range(0, n, 100_000):
+        z = rng.normal(size=(min(100_000, n - i), dim)) * scale
+        v = (z @ q).astype(np.float32)
+        out[i:i + len(v)] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
+
+
+def add_synthetic(store: GalleryStore, modality: str, n: int, *, seed: int = 12345, model: str = "",
+                  dim: int = 128, echo=print) -> tuple[float, dict, dict]:
+    """Add ``n`` synthetic distractor subjects (one sample each) straight into the store.
+
+    Returns
+    -------
+    seconds : float
+        Generation, descriptors and SQLite inserts.
+    vectors : dict
+        ``sample id -> index vectors`` (to build the index without recomputing them).
+    templates : dict
+        Fingers: ``sample id -> Template`` with its cylinders computed (to warm a searcher).
+    """
+    from indexer.faiss_index import finger_codes
+    import hashlib
+
+    from indexer.store import NewSample
+
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    batch, objs = [], []
+    vectors, templates = {}, {}
+    if modality == "face":
+        from matcher.face import FaceTemplate
+
+        emb = synthetic_face_embeddings(n, dim, rng)
+    for i in range(n):
+        if modality == "finger":
+            from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION
+
+            t = synthetic_finger_template(rng)
+            blob = t.to_bytes()
+            version = f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}"
+            from matcher.fingerprint import Template
+
+            t = Template.from_bytes(blob)  # what the store holds (rounded positions)
+            objs.append((t, finger_codes(t)))
+        else:
+            blob = FaceTemplate(model, emb[i], 70).to_bytes()
+            version = model
+            objs.append((None, emb[i][None, :]))
+        batch.append(NewSample(subject=f"synthetic:{i:07d}", modality=modality, template=blob,
+                               template_version=version, quality=70,
+                               sha256=hashlib.sha256(b"synthetic" + blob).hexdigest(), source="synthetic"))
+        if len(batch) == 5000 or i == n - 1:
+            ids = store.add_samples(batch, encounter_source="synthetic")
+            for sid, (t, v) in zip(ids, objs):
+                if sid is not None:
+                    vectors[sid] = v
+                    if t is not None:
+                        templates[sid] = t
+            batch, objs = [], []
+            if (i + 1) % 50_000 == 0 or i == n - 1:
+                echo(f"  {i + 1} synthetic {modality} samples stored ({time.perf_counter() - t0:.0f} s)")
+    return time.perf_counter() - t0, vectors, templates

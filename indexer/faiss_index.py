@@ -340,7 +340,7 @@ def set_factory(store: GalleryStore, modality: str, factory: str | None) -> None
 def _vectors_of(samples, modality: str, cache: dict[int, np.ndarray] | None):
     fn = VECTORS[modality]
     for s in samples:
-        v = cache.pop(s.id, None) if cache else None
+        v = cache.get(s.id) if cache else None
         if v is None:
             v = fn(s.template)
         yield s, v
@@ -356,7 +356,7 @@ def build_index(store: GalleryStore, modality: str, factory: str | None = None, 
     factory : str, optional
         FAISS factory string; default: the store's fixed one, else chosen by size.
     cache : dict, optional
-        ``sample id -> vectors`` already computed (by ingest); used and emptied.
+        ``sample id -> vectors`` already computed (by ingest); the caller clears it.
     """
     last = store.last_change()  # read first: later changes get replayed on the next open
     total = store.count(modality)

@@ -222,6 +222,9 @@ class Searcher:
         Nearest face embeddings asked per probe face.
     fmr : float
         False match rate of the decision threshold.
+    template_cache : int
+        Decoded gallery templates (with the comparator's prepared arrays, ~45 kB each)
+        kept in memory; a template re-ranked cold costs its cylinders (several ms).
     threads : int or None
         FAISS (OpenMP) threads; 1 by default: one search is small, and on a shared
         machine OpenMP's spinning threads cost far more than they give (measured 110 ms
@@ -231,7 +234,7 @@ class Searcher:
 
     def __init__(self, store: GalleryStore, *, shortlist: int = DEFAULT_SHORTLIST,
                  k_per_minutia: int = DEFAULT_K_PER_MINUTIA, face_k: int = DEFAULT_FACE_K, fmr: float = 1e-3,
-                 threads: int | None = 1):
+                 threads: int | None = 1, template_cache: int = TEMPLATE_CACHE):
         if threads is not None:
             import faiss
 
@@ -243,6 +246,7 @@ class Searcher:
         self.fmr = fmr
         self.indexes: dict[str, VectorIndex] = {}
         self.index_actions: dict[str, str] = {}
+        self.template_cache = template_cache
         self._templates: OrderedDict[int, object] = OrderedDict()
         self.refresh()
 
@@ -258,6 +262,25 @@ class Searcher:
         for sid in [s for s in self._templates if s not in live]:
             del self._templates[sid]
 
+    def warm(self, templates: dict | None = None) -> None:
+        """Keep every gallery fingerprint template prepared in memory (a long-running service).
+
+        Parameters
+        ----------
+        templates : dict, optional
+            ``sample id -> Template`` already decoded (with cylinders), e.g. from ingest.
+        """
+        from matcher.fingerprint.comparison import _prepared
+
+        self.template_cache = max(self.template_cache, self.n_samples.get("finger", 0))
+        if templates:
+            self._templates.update((k, v) for k, v in templates.items() if k in self.owners["finger"])
+        ids = [s for s in self.owners["finger"] if s not in self._templates]
+        for i in range(0, len(ids), 1000):
+            self._finger_templates(ids[i:i + 1000])
+        for t in self._templates.values():
+            _prepared(t)
+
     # -- gallery templates -------------------------------------------------------------------
     def _finger_templates(self, sample_ids: list[int]) -> list:
         from matcher.fingerprint import Template
@@ -270,7 +293,7 @@ class Searcher:
         for s in sample_ids:
             self._templates.move_to_end(s)
             out.append(self._templates[s])
-        while len(self._templates) > TEMPLATE_CACHE:
+        while len(self._templates) > self.template_cache:
             self._templates.popitem(last=False)
         return out
 
