@@ -11,11 +11,13 @@ bench_app = typer.Typer(
 synth_app = typer.Typer(help="Generate synthetic biometric data with ground truth.", no_args_is_help=True)
 
 
-def demo() -> None:
-    """Enrol a small gallery, search probes against it and print ranked candidates."""
+def demo(
+    store: str = typer.Option(None, "--store", help="Enrol into this store folder and keep it (default: a temporary one)."),
+) -> None:
+    """Enrol a small gallery into a store, search probes against it and print ranked candidates."""
     from benchmarks.demo import run_demo
 
-    raise typer.Exit(run_demo())
+    raise typer.Exit(run_demo(store=store))
 
 
 @bench_app.command("fingerprint")
