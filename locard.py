@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from api.cli import register as register_api
 from benchmarks.cli import bench_app, demo, synth_app
 from indexer.cli import register as register_indexer
 
@@ -22,6 +23,7 @@ app.command("demo")(demo)
 app.add_typer(bench_app, name="bench")
 app.add_typer(synth_app, name="synth")
 register_indexer(app)  # ingest, search, check, reindex, subjects
+register_api(app)  # serve, keys, audit
 
 
 def main() -> None:

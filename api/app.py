@@ -1,0 +1,179 @@
+"""The FastAPI application: routes wired to :class:`api.service.QueryService`.
+
+``create_app(ServiceConfig(store=...))`` builds it; ``locard serve`` runs it with uvicorn.
+Route functions only wire: parse the request (typed models and form fields), check the
+key's role (dependencies in :mod:`api.auth`), call the service, return its model.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Query, UploadFile
+from fastapi.responses import Response
+
+from . import schemas as S
+from .auth import Admin, Auditor, Bureau, Examiner, Reader, Searcher, get_service
+from .problems import install_handlers
+from .limits import BodySizeLimit
+from .service import QueryService, ServiceConfig
+from .uploads import check_bureaus, parse_shared, read_images, read_upload
+
+VERSION = "0.1.0"
+Service = Annotated[QueryService, Depends(get_service)]
+SubjectId = Annotated[str, Path(max_length=200, description="Subject id")]
+
+PROBLEM = {"model": S.ProblemDetail, "content": {"application/problem+json": {}}}
+AUTH_ERRORS = {401: PROBLEM, 403: PROBLEM}
+IMAGE_ERRORS = {**AUTH_ERRORS, 413: PROBLEM, 415: PROBLEM, 422: PROBLEM}
+
+FingerprintFiles = Annotated[list[UploadFile] | None, File(description="Fingerprint images (repeat the field)")]
+FingerPositions = Annotated[list[int] | None, Form(
+    description="ANSI/NIST finger position (0 unknown, 1-10) of each fingerprint image, in order")]
+FaceFiles = Annotated[list[UploadFile] | None, File(description="Face images (repeat the field)")]
+Ppi = Annotated[float, Form(gt=50, le=5000, description="Capture resolution of the fingerprint images")]
+Fmr = Annotated[float, Form(gt=0, le=1, description="Target false match rate of the decision threshold")]
+
+v1 = APIRouter(prefix="/v1")
+
+
+@v1.get("/health", response_model=S.Health, tags=["service"])
+async def health() -> S.Health:
+    """Liveness; needs no key."""
+    return S.Health(version=VERSION)
+
+
+# -- subjects ------------------------------------------------------------------------------------
+@v1.post("/subjects", status_code=201, response_model=S.Enrolment, responses=IMAGE_ERRORS, tags=["subjects"])
+async def enrol_subject(
+    caller: Bureau, service: Service, fingerprint: FingerprintFiles = None, finger_position: FingerPositions = None,
+    face: FaceFiles = None, ppi: Ppi = 500.0,
+    shared_with: Annotated[str, Form(max_length=10_000, description=(
+        "Who besides your bureau may see the record: 'all', or a comma-separated list of bureaus "
+        "(empty: your bureau only)"))] = "all",
+    reference: Annotated[str, Form(max_length=200, description="Your own reference (case number)")] = "",
+) -> S.Enrolment:
+    """Enrol a new subject from fingerprint and/or face images (one multipart request)."""
+    images = await read_images(service, fingerprint, finger_position, face, ppi)
+    return await service.enrol(caller, images, parse_shared(shared_with), reference)
+
+
+@v1.get("/subjects", response_model=S.SubjectPage, responses=AUTH_ERRORS, tags=["subjects"])
+async def list_subjects(caller: Reader, service: Service, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> S.SubjectPage:
+    """Subjects your bureau may see, by id, paged."""
+    return await service.list_subjects(caller, offset, limit)
+
+
+@v1.get("/subjects/{subject_id}", response_model=S.SubjectOut, responses={**AUTH_ERRORS, 404: PROBLEM},
+        tags=["subjects"])
+async def read_subject(caller: Reader, service: Service, subject_id: SubjectId) -> S.SubjectOut:
+    return await service.read_subject(caller, subject_id)
+
+
+@v1.delete("/subjects/{subject_id}", response_model=S.Deleted, responses={**AUTH_ERRORS, 404: PROBLEM},
+           tags=["subjects"])
+async def delete_subject(caller: Bureau, service: Service, subject_id: SubjectId) -> S.Deleted:
+    """Delete a subject your bureau owns, everywhere (recorded in the audit log)."""
+    return await service.delete(caller, subject_id)
+
+
+@v1.put("/subjects/{subject_id}/access", response_model=S.SubjectOut,
+        responses={**AUTH_ERRORS, 404: PROBLEM, 422: PROBLEM}, tags=["subjects"])
+async def set_access(caller: Bureau, service: Service, subject_id: SubjectId, body: S.AccessUpdate) -> S.SubjectOut:
+    """Change who may see a subject your bureau owns."""
+    return await service.set_access(caller, subject_id, check_bureaus(body.shared_with))
+
+
+# -- search and verify ---------------------------------------------------------------------------
+@v1.post("/search", response_model=S.SearchOut, responses=IMAGE_ERRORS, tags=["search"])
+async def search(caller: Searcher, service: Service, fingerprint: FingerprintFiles = None,
+                 finger_position: FingerPositions = None, face: FaceFiles = None, ppi: Ppi = 500.0,
+                 top: Annotated[int, Form(ge=1, le=100)] = 10, fmr: Fmr = 1e-3) -> S.SearchOut:
+    """1:N: rank the subjects your bureau may see against the probe images (one person)."""
+    images = await read_images(service, fingerprint, finger_position, face, ppi)
+    return await service.search(caller, images, top, fmr)
+
+
+@v1.post("/verify", response_model=S.VerifyOut, responses={**IMAGE_ERRORS, 404: PROBLEM}, tags=["search"])
+async def verify_subject(caller: Examiner, service: Service, subject: Annotated[str, Form(max_length=200)],
+                         fingerprint: FingerprintFiles = None, finger_position: FingerPositions = None,
+                         face: FaceFiles = None, ppi: Ppi = 500.0, fmr: Fmr = 1e-3) -> S.VerifyOut:
+    """1:1: are the probe images of this subject?"""
+    images = await read_images(service, fingerprint, finger_position, face, ppi)
+    return await service.verify(caller, images, subject, None, fmr)
+
+
+@v1.post("/verify/images", response_model=S.VerifyOut, responses=IMAGE_ERRORS, tags=["search"])
+async def verify_images(caller: Examiner, service: Service, image_a: Annotated[UploadFile, File()],
+                        image_b: Annotated[UploadFile, File()],
+                        modality: Annotated[S.Modality, Form()] = "finger", ppi: Ppi = 500.0,
+                        fmr: Fmr = 1e-3) -> S.VerifyOut:
+    """1:1: are two images of the same finger (or face)?"""
+    from .service import ImageInput
+
+    a = ImageInput("image_a", 0, image_a.filename or "", await read_upload(service, image_a, "image_a", 0),
+                   modality, 0, ppi)
+    b = ImageInput("image_b", 0, image_b.filename or "", await read_upload(service, image_b, "image_b", 0),
+                   modality, 0, ppi)
+    return await service.verify(caller, [a], None, b, fmr)
+
+
+# -- audit and keys ------------------------------------------------------------------------------
+@v1.get("/audit", response_model=S.AuditPage, responses=AUTH_ERRORS, tags=["audit"])
+async def audit_log(caller: Auditor, service: Service, after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> S.AuditPage:
+    """The audit log, oldest first, from the entry after ``after``."""
+    from starlette.concurrency import run_in_threadpool
+
+    entries = await run_in_threadpool(service.audit.entries, after=after, limit=limit)
+    return S.AuditPage(entries=[S.AuditEntryOut(**e.__dict__) for e in entries],
+                       next_after=entries[-1].seq if len(entries) == limit else None)
+
+
+@v1.get("/audit/verify", response_model=S.AuditCheck, responses=AUTH_ERRORS, tags=["audit"])
+async def audit_verify(caller: Auditor, service: Service) -> S.AuditCheck:
+    """Recompute the hash chain of the whole log."""
+    from starlette.concurrency import run_in_threadpool
+
+    n, problems = await run_in_threadpool(service.audit.verify)
+    return S.AuditCheck(entries=n, intact=not problems, problems=problems[:100])
+
+
+@v1.post("/keys", status_code=201, response_model=S.KeyCreated, responses={**AUTH_ERRORS, 422: PROBLEM},
+         tags=["keys"])
+async def create_key(caller: Admin, service: Service, body: S.KeyCreate) -> S.KeyCreated:
+    """Make a key; the key is in this answer only."""
+    return await service.create_key(caller, body)
+
+
+@v1.get("/keys", response_model=list[S.KeyOut], responses=AUTH_ERRORS, tags=["keys"])
+async def list_keys(caller: Admin, service: Service) -> list[S.KeyOut]:
+    return await service.list_keys()
+
+
+@v1.delete("/keys/{key_id}", response_model=S.KeyOut, responses={**AUTH_ERRORS, 404: PROBLEM}, tags=["keys"])
+async def revoke_key(caller: Admin, service: Service,
+                     key_id: Annotated[str, Path(max_length=40)]) -> S.KeyOut:
+    return await service.revoke_key(caller, key_id)
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    service = QueryService(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.service.start()
+        yield
+        app.state.service.close()
+
+    app = FastAPI(title="locard query service", version=VERSION, lifespan=lifespan,
+                  description="Biometric search for examiners and bureaus: enrol, search (1:N), verify (1:1), "
+                              "batch jobs, evidence images, audit. Every route but /v1/health needs an "
+                              "X-API-Key header.")
+    app.state.service = service
+    install_handlers(app)
+    app.include_router(v1)
+    app.add_middleware(BodySizeLimit, max_bytes=config.limits.max_request_bytes)
+    return app

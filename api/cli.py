@@ -1,0 +1,131 @@
+"""Commands of the HTTP service: ``serve``, ``keys`` (create, list, revoke), ``audit`` (show, verify).
+
+``locard.py`` calls :func:`register` to add them to the top-level app.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+STORE_HELP = "Store folder (gallery.sqlite; the service keeps api.sqlite beside it)."
+
+keys_app = typer.Typer(help="API keys of the HTTP service (stored as hashes in STORE/api.sqlite).",
+                       no_args_is_help=True)
+audit_app = typer.Typer(help="The HTTP service's hash-chained audit log.", no_args_is_help=True)
+
+
+def _db(store: str):
+    from .database import ApiDatabase
+
+    if not Path(store).is_dir():
+        typer.echo(f"error: {store} is not a folder (create a store with `locard ingest` or `locard serve`)",
+                   err=True)
+        raise typer.Exit(2)
+    return ApiDatabase(store)
+
+
+def serve_cmd(
+    store: str = typer.Option(..., "--store", help=STORE_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    default_bureau: str = typer.Option("central", "--default-bureau",
+                                       help="Owner of subjects put in the store without the service (shared with all)."),
+    manifest_root: str = typer.Option(None, "--manifest-root",
+                                      help="Folder whose images batch-job manifests may name (default: none)."),
+    extract_threads: int = typer.Option(2, "--extract-threads", min=1, help="Concurrent image extractions."),
+    max_images: int = typer.Option(20, "--max-images", min=1, help="Images per enrolment/search request."),
+    log_level: str = typer.Option("warning", "--log-level"),
+) -> None:
+    """Run the HTTP query service (OpenAPI at /docs)."""
+    import uvicorn
+
+    from .app import create_app
+    from .extraction import Limits
+    from .service import ServiceConfig
+
+    Path(store).mkdir(parents=True, exist_ok=True)
+    config = ServiceConfig(store=Path(store), limits=Limits(max_images=max_images), default_bureau=default_bureau,
+                           manifest_root=Path(manifest_root).resolve() if manifest_root else None,
+                           extract_threads=extract_threads)
+    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., "--role", help="examiner, bureau, auditor or admin."),
+    bureau: str = typer.Option(..., "--bureau", help="The member bureau the key speaks for."),
+    store: str = typer.Option(..., "--store", help=STORE_HELP),
+    label: str = typer.Option("", "--label", help="Free text (who holds the key)."),
+) -> None:
+    """Make a key and print it once (only its hash is kept)."""
+    from .audit import AuditLog
+    from .keys import create_key
+
+    db = _db(store)
+    try:
+        key, rec = create_key(db, role, bureau, label)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    AuditLog(db).append({"key": "cli", "role": "operator", "bureau": "", "action": "key-create", "target": rec.id,
+                         "target_role": rec.role, "target_bureau": rec.bureau})
+    typer.echo(key)
+    typer.echo(f"key id {rec.id}, role {rec.role}, bureau {rec.bureau}: store the key now, it is not shown again",
+               err=True)
+
+
+@keys_app.command("list")
+def keys_list(store: str = typer.Option(..., "--store", help=STORE_HELP)) -> None:
+    """List keys (ids, roles, bureaus; never the keys)."""
+    from .keys import list_keys
+
+    for k in list_keys(_db(store)):
+        typer.echo(f"{k.id}  {k.role:8}  {k.bureau:12}  {'revoked' if k.revoked else 'active':7}  {k.label}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="Key id (the 12 hex digits after lk_)."),
+                store: str = typer.Option(..., "--store", help=STORE_HELP)) -> None:
+    """Revoke a key."""
+    from .audit import AuditLog
+    from .keys import revoke_key
+
+    db = _db(store)
+    if revoke_key(db, key_id) is None:
+        typer.echo(f"error: no active key {key_id!r}", err=True)
+        raise typer.Exit(1)
+    AuditLog(db).append({"key": "cli", "role": "operator", "bureau": "", "action": "key-revoke", "target": key_id})
+    typer.echo(f"revoked {key_id}")
+
+
+@audit_app.command("verify")
+def audit_verify(store: str = typer.Option(..., "--store", help=STORE_HELP)) -> None:
+    """Recompute the hash chain; exit 1 when any entry was altered, removed or inserted."""
+    from .audit import verify_chain
+
+    n, problems = verify_chain(_db(store))
+    for p in problems:
+        typer.echo(p)
+    if problems:
+        typer.echo(f"audit log TAMPERED: {len(problems)} problems in {n} entries", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"audit log intact: {n} entries")
+
+
+@audit_app.command("show")
+def audit_show(store: str = typer.Option(..., "--store", help=STORE_HELP),
+               after: int = typer.Option(0, "--after", min=0), limit: int = typer.Option(50, "--limit", min=1)) -> None:
+    """Print entries as JSON lines."""
+    from .audit import AuditLog
+
+    for e in AuditLog(_db(store)).entries(after=after, limit=limit):
+        typer.echo(json.dumps({"seq": e.seq, "at": e.at, "hash": e.hash, **e.record}, sort_keys=True))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cmd)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(audit_app, name="audit")

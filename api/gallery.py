@@ -1,0 +1,113 @@
+"""The gallery store and its searcher, owned by one dedicated thread.
+
+SQLite connections and the searcher's in-memory indexes belong to the thread that
+made them, so every store operation of the service runs on one ``gallery`` thread:
+writes are serialised (the store stays consistent under concurrent enrolments and
+searches) and the event loop never blocks on them.  Image decoding and template
+extraction, the expensive part, run in the general thread pool beforehand.
+
+Before each search the searcher is brought up to the store's last change, so
+enrolments and deletions (through the service or ``locard ingest``) are seen at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from indexer.search import Probe, SearchResult, Searcher
+from indexer.store import GalleryStore, NewSample, Sample, Subject
+
+T = TypeVar("T")
+
+
+class Gallery:
+    def __init__(self, store: str | Path, *, shortlist: int | None = None):
+        self.path = Path(store)
+        self._shortlist = shortlist
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="gallery")
+        self._store: GalleryStore | None = None
+        self._searcher: Searcher | None = None
+        self._seen_change = -1
+        self.call(lambda st: None)  # open (and create) now, so a bad store fails at start-up
+
+    # -- running on the gallery thread ---------------------------------------------------------
+    def _ensure(self) -> GalleryStore:
+        if self._store is None:
+            self._store = GalleryStore(self.path, create=True)
+        return self._store
+
+    def _run(self, fn: Callable[[GalleryStore], T]) -> T:
+        return fn(self._ensure())
+
+    def call(self, fn: Callable[[GalleryStore], T]) -> T:
+        """Run ``fn(store)`` on the gallery thread and wait (for worker threads)."""
+        return self._executor.submit(self._run, fn).result()
+
+    async def acall(self, fn: Callable[[GalleryStore], T]) -> T:
+        """Run ``fn(store)`` on the gallery thread without blocking the event loop."""
+        return await asyncio.wrap_future(self._executor.submit(self._run, fn))
+
+    def close(self) -> None:
+        def _close(st: GalleryStore) -> None:
+            st.close()
+            self._store = None
+        if self._store is not None:
+            self.call(_close)
+        self._executor.shutdown(wait=True)
+
+    # -- operations (each runs on the gallery thread) ------------------------------------------
+    def _searcher_now(self, st: GalleryStore) -> Searcher:
+        last = st.last_change()
+        if self._searcher is None:
+            kw = {"shortlist": self._shortlist} if self._shortlist else {}
+            self._searcher = Searcher(st, **kw)
+        elif last != self._seen_change:
+            self._searcher.refresh()
+        self._seen_change = last
+        return self._searcher
+
+    @staticmethod
+    def add(samples: list[NewSample], source: str = "") -> Callable[[GalleryStore], list[int | None]]:
+        return lambda st: st.add_samples(samples, encounter_source=source)
+
+    def identify(self, probes: list[Probe], top: int, fmr: float) -> Callable[[GalleryStore], SearchResult]:
+        def run(st: GalleryStore) -> SearchResult:
+            s = self._searcher_now(st)
+            s.fmr = fmr
+            return s.identify(probes, top=top)
+        return run
+
+    @staticmethod
+    def subject(name: str) -> Callable[[GalleryStore], tuple[Subject, list[Sample]]]:
+        return lambda st: st.subject(name)
+
+    @staticmethod
+    def subjects() -> Callable[[GalleryStore], list[Subject]]:
+        return lambda st: st.subjects()
+
+    @staticmethod
+    def subject_names() -> Callable[[GalleryStore], list[str]]:
+        return lambda st: [r[0] for r in st.con.execute("SELECT name FROM subjects ORDER BY name")]
+
+    @staticmethod
+    def samples_with_templates(name: str) -> Callable[[GalleryStore], list[Sample]]:
+        def run(st: GalleryStore) -> list[Sample]:
+            _, samples = st.subject(name)
+            return list(st.samples(ids=[s.id for s in samples]))
+        return run
+
+    @staticmethod
+    def sample(sample_id: int) -> Callable[[GalleryStore], Sample | None]:
+        return lambda st: next(iter(st.samples(ids=[sample_id])), None)
+
+    @staticmethod
+    def delete(name: str) -> Callable[[GalleryStore], list[int]]:
+        return lambda st: st.delete_subject(name, reason="deleted through the HTTP service")
+
+    @staticmethod
+    def subject_count() -> Callable[[GalleryStore], int]:
+        return lambda st: st.subject_count()

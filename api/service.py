@@ -1,0 +1,367 @@
+"""What the routes do: enrol, search, verify, read, list, delete, with access rules and audit.
+
+Every method takes the caller's key record and answers only with records the
+caller's bureau may see.  A record it may not see behaves exactly like one that does
+not exist (same 404 text, no count, no score): searches ask the searcher for
+``top`` plus the number of hidden subjects and drop the hidden ones, so the answer
+is the same as if those records were not in the gallery.
+
+CPU-heavy work (decoding, extraction, comparison) runs in worker threads; store
+access runs on the gallery thread (:mod:`api.gallery`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from anyio.to_thread import run_sync
+
+from indexer.fusion import common_scale, expected_fpir, fused_threshold
+from indexer.search import Probe, SearchResult
+from indexer.store import NewSample
+from matcher.errors import LocardError
+
+from . import schemas as S
+from .access import AccessRule, AccessRules
+from .audit import AuditLog
+from .database import ApiDatabase
+from .extraction import Limits, enrol_image, probe, sample_hash
+from .gallery import Gallery
+from .keys import KeyRecord, create_key, list_keys, revoke_key
+from .problems import TYPE_BASE, Problem
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    store: Path
+    limits: Limits = Limits()
+    default_bureau: str = "central"
+    """Owner of subjects that have no access rule (put in the store by ``locard ingest``)."""
+    manifest_root: Path | None = None
+    """Folder whose images batch-job manifests may name (none: manifests are refused)."""
+    extract_threads: int = 2
+    shortlist: int | None = None
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    part: str
+    index: int
+    filename: str
+    data: bytes
+    modality: str
+    finger_position: int = 0
+    ppi: float = 500.0
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def _who(caller: KeyRecord) -> dict:
+    return {"key": caller.id, "role": caller.role, "bureau": caller.bureau}
+
+
+def _not_found(subject: str) -> Problem:
+    return Problem(404, f"no subject {subject!r} is visible to your bureau", type_=TYPE_BASE + "not-found")
+
+
+class QueryService:
+    def __init__(self, config: ServiceConfig):
+        self.config = config
+        self.db = ApiDatabase(config.store)
+        self.access = AccessRules(self.db, config.default_bureau)
+        self.audit = AuditLog(self.db)
+        self.gallery = Gallery(config.store, shortlist=config.shortlist)
+        self.extract_limiter = anyio.CapacityLimiter(config.extract_threads)
+
+    def start(self) -> None:
+        """Start background work (batch jobs); called when the app starts."""
+
+    def close(self) -> None:
+        self.gallery.close()
+
+    # -- keys ---------------------------------------------------------------------------------
+    async def create_key(self, caller: KeyRecord, body: S.KeyCreate) -> S.KeyCreated:
+        key, rec = await run_sync(create_key, self.db, body.role, body.bureau, body.label)
+        await run_sync(self.audit.append, {**_who(caller), "action": "key-create", "target": rec.id,
+                                           "target_role": rec.role, "target_bureau": rec.bureau})
+        return S.KeyCreated(key=key, record=S.KeyOut(**rec.__dict__))
+
+    async def list_keys(self) -> list[S.KeyOut]:
+        return [S.KeyOut(**k.__dict__) for k in await run_sync(list_keys, self.db)]
+
+    async def revoke_key(self, caller: KeyRecord, key_id: str) -> S.KeyOut:
+        rec = await run_sync(revoke_key, self.db, key_id)
+        if rec is None:
+            raise Problem(404, f"no active key {key_id!r}", type_=TYPE_BASE + "not-found")
+        await run_sync(self.audit.append, {**_who(caller), "action": "key-revoke", "target": key_id})
+        return S.KeyOut(**rec.__dict__)
+
+    async def _off_loop(self, fn, *args):
+        return await run_sync(fn, *args, limiter=self.extract_limiter)
+
+    # -- subjects -----------------------------------------------------------------------------
+    def _subject_out(self, subject, samples, rule: AccessRule) -> S.SubjectOut:
+        return S.SubjectOut(
+            id=subject.name, reference=rule.reference, owner=rule.owner,
+            shared_with=None if rule.shared_with is None else list(rule.shared_with), created=subject.created,
+            encounters=subject.encounters, finger_samples=subject.finger_samples, face_samples=subject.face_samples,
+            samples=[S.SampleOut(sample_id=s.id, modality=s.modality, finger_position=s.finger_position,
+                                 quality=s.quality, image_sha256=s.metadata.get("image_sha256", s.sha256))
+                     for s in samples])
+
+    async def read_subject(self, caller: KeyRecord, subject: str) -> S.SubjectOut:
+        rule = await run_sync(self.access.get, subject)
+        if not rule.visible_to(caller.bureau):
+            raise _not_found(subject)
+        try:
+            sub, samples = await self.gallery.acall(self.gallery.subject(subject))
+        except KeyError:
+            raise _not_found(subject) from None
+        return self._subject_out(sub, samples, rule)
+
+    async def list_subjects(self, caller: KeyRecord, offset: int, limit: int) -> S.SubjectPage:
+        subjects = await self.gallery.acall(self.gallery.subjects())
+        hidden = await run_sync(self.access.hidden_from, caller.bureau)
+        visible = [s for s in subjects if s.name not in hidden]
+        page = visible[offset:offset + limit]
+        items = []
+        for s in page:
+            rule = await run_sync(self.access.get, s.name)
+            items.append(self._subject_out(s, [], rule))
+        return S.SubjectPage(items=items, offset=offset, limit=limit, total=len(visible))
+
+    async def enrol(self, caller: KeyRecord, images: list[ImageInput], shared_with: tuple[str, ...] | None,
+                    reference: str) -> S.Enrolment:
+        name = "sub_" + secrets.token_hex(8)
+        store = self.config.store
+        limits = self.config.limits
+        async with anyio.create_task_group() as tg:
+            results: list = [None] * len(images)
+
+            async def one(i: int, im: ImageInput):
+                results[i] = await self._off_loop(enrol_image, store, im.data, name, im.modality,
+                                                  im.finger_position, im.ppi, limits)
+            for i, im in enumerate(images):
+                tg.start_soon(one, i, im)
+        outcomes = []
+        new = []
+        for im, e in zip(images, results):
+            ok = not e.error
+            outcomes.append(S.ImageOutcome(part=im.part, index=im.index, filename=im.filename, modality=im.modality,
+                                           finger_position=im.finger_position, accepted=ok,
+                                           quality=e.quality if ok else None, image_sha256=e.sha256,
+                                           error=e.error or None, reason=e.reason or None))
+            if ok:
+                new.append((len(outcomes) - 1, NewSample(
+                    subject=name, modality=im.modality, template=e.template, template_version=e.template_version,
+                    quality=e.quality, sha256=sample_hash(name, e.sha256), finger_position=im.finger_position,
+                    source=str(e.item.path),
+                    metadata={"image_sha256": e.sha256, "filename": im.filename[:200], "ppi": im.ppi,
+                              "bureau": caller.bureau})))
+        record = {**_who(caller), "action": "enrol", "subject": name,
+                  "images": [{"sha256": o.image_sha256, "modality": o.modality, "accepted": o.accepted,
+                              "error": o.error} for o in outcomes]}
+        if not new:
+            await run_sync(self.audit.append, {**record, "outcome": "refused: no usable image"})
+            raise Problem(422, "no image could be enrolled; see images for the reason of each",
+                          type_=TYPE_BASE + "failure-to-enrol",
+                          images=[o.model_dump() for o in outcomes])
+        # the access rule exists before any sample does: the record is never briefly visible to all
+        await run_sync(self.access.set, name, caller.bureau, shared_with, reference)
+        ids = await self.gallery.acall(self.gallery.add([s for _, s in new], f"api:{caller.bureau}"))
+        for (i, _), sid in zip(new, ids):
+            if sid is None:
+                outcomes[i] = outcomes[i].model_copy(update={"accepted": False, "error": "Duplicate",
+                                                             "reason": "the same image twice in one enrolment"})
+            else:
+                outcomes[i] = outcomes[i].model_copy(update={"sample_id": sid})
+        await run_sync(self.audit.append, {**record, "outcome": "enrolled",
+                                           "samples": [s for s in ids if s is not None],
+                                           "shared_with": "all" if shared_with is None else list(shared_with)})
+        return S.Enrolment(subject=await self.read_subject(caller, name), images=outcomes)
+
+    async def set_access(self, caller: KeyRecord, subject: str, shared_with: tuple[str, ...] | None) -> S.SubjectOut:
+        rule = await run_sync(self.access.get, subject)
+        if not rule.visible_to(caller.bureau) or not await self._exists(subject):
+            raise _not_found(subject)
+        if rule.owner != caller.bureau:
+            raise Problem(403, f"only the owning bureau ({rule.owner}) may change who sees {subject!r}")
+        await run_sync(self.access.set, subject, rule.owner, shared_with, rule.reference)
+        await run_sync(self.audit.append, {**_who(caller), "action": "access", "subject": subject,
+                                           "shared_with": "all" if shared_with is None else list(shared_with)})
+        return await self.read_subject(caller, subject)
+
+    async def _exists(self, subject: str) -> bool:
+        try:
+            await self.gallery.acall(self.gallery.subject(subject))
+            return True
+        except KeyError:
+            return False
+
+    async def delete(self, caller: KeyRecord, subject: str) -> S.Deleted:
+        rule = await run_sync(self.access.get, subject)
+        if not rule.visible_to(caller.bureau) or not await self._exists(subject):
+            raise _not_found(subject)
+        if rule.owner != caller.bureau:
+            raise Problem(403, f"only the owning bureau ({rule.owner}) may delete {subject!r}")
+        try:
+            ids = await self.gallery.acall(self.gallery.delete(subject))
+        except KeyError:
+            raise _not_found(subject) from None
+        await run_sync(self.access.remove, subject)
+        await run_sync(self.audit.append, {**_who(caller), "action": "delete", "subject": subject,
+                                           "samples": len(ids)})
+        return S.Deleted(id=subject, samples=len(ids))
+
+    # -- probes -------------------------------------------------------------------------------
+    async def probes(self, images: list[ImageInput]) -> tuple[list[Probe], list[S.ImageOutcome], list[int]]:
+        """Extract probe templates; returns usable probes, an outcome per image, and their image indexes."""
+        limits = self.config.limits
+        results: list = [None] * len(images)
+
+        async def one(i: int, im: ImageInput):
+            try:
+                results[i] = await self._off_loop(probe, im.data, im.modality, im.finger_position, im.ppi,
+                                                  limits, im.filename)
+            except LocardError as exc:
+                results[i] = exc
+        async with anyio.create_task_group() as tg:
+            for i, im in enumerate(images):
+                tg.start_soon(one, i, im)
+        probes, outcomes, used = [], [], []
+        for i, (im, r) in enumerate(zip(images, results)):
+            ok = isinstance(r, Probe)
+            if ok:
+                probes.append(r)
+                used.append(i)
+            q = getattr(r.template, "quality", None) if ok else getattr(r, "quality", None)
+            outcomes.append(S.ImageOutcome(part=im.part, index=im.index, filename=im.filename, modality=im.modality,
+                                           finger_position=im.finger_position, accepted=ok, quality=q,
+                                           image_sha256=im.sha256, error=None if ok else type(r).__name__,
+                                           reason=None if ok else str(r)))
+        if not probes:
+            first = next(r for r in results if not isinstance(r, Probe))
+            from .problems import locard_error_status
+
+            status, kind = locard_error_status(first)
+            raise Problem(status if len(images) == 1 else 422, "no probe image could be used; see images",
+                          type_=TYPE_BASE + kind, images=[o.model_dump() for o in outcomes])
+        return probes, outcomes, used
+
+    # -- search -------------------------------------------------------------------------------
+    async def identify(self, caller: KeyRecord, probes: list[Probe], top: int, fmr: float
+                       ) -> tuple[list[S.CandidateOut], SearchResult, int]:
+        """Ranked candidates visible to the caller, the raw result, and the visible gallery size."""
+        hidden = await run_sync(self.access.hidden_from, caller.bureau)
+        result = await self.gallery.acall(self.gallery.identify(probes, top + len(hidden), fmr))
+        cands = [c for c in result.candidates if c.subject not in hidden][:top]
+        out = [S.CandidateOut(rank=r, subject=c.subject, score=c.score, raw=c.raw, hit=c.hit,
+                              evidence=[S.EvidenceOut(probe=e.probe, sample_id=e.sample_id, modality=e.modality,
+                                                      finger_position=e.finger_position, score=e.score,
+                                                      log_fmr=e.log_fmr,
+                                                      pairs=None if e.pairs is None else [tuple(p) for p in e.pairs.tolist()])
+                                        for e in c.evidence])
+               for r, c in enumerate(cands, 1)]
+        visible = max(result.gallery_subjects - len(hidden), len(out))
+        return out, result, visible
+
+    async def search(self, caller: KeyRecord, images: list[ImageInput], top: int, fmr: float) -> S.SearchOut:
+        probes, outcomes, used = await self.probes(images)
+        # map the searcher's probe index back to the image index
+        cands, result, visible = await self.identify(caller, probes, top, fmr)
+        for c in cands:
+            for e in c.evidence:
+                e.probe = used[e.probe]
+        entry = await run_sync(self.audit.append, {
+            **_who(caller), "action": "search", "probes": [o.image_sha256 for o in outcomes],
+            "top": top, "fmr": fmr,
+            "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
+        return S.SearchOut(search_id=entry.seq, calibrated=result.calibrated, fmr=fmr, threshold=result.threshold,
+                           gallery_subjects=visible,
+                           expected_fpir=expected_fpir(fmr, visible) if result.calibrated else None,
+                           probes=outcomes, candidates=cands)
+
+    # -- verify -------------------------------------------------------------------------------
+    async def verify(self, caller: KeyRecord, images: list[ImageInput], subject: str | None,
+                     other: ImageInput | None, fmr: float) -> S.VerifyOut:
+        if subject is not None:
+            rule = await run_sync(self.access.get, subject)
+            if not rule.visible_to(caller.bureau):
+                raise _not_found(subject)
+            try:
+                gallery = await self.gallery.acall(self.gallery.samples_with_templates(subject))
+            except KeyError:
+                raise _not_found(subject) from None
+            probes, outcomes, used = await self.probes(images)
+            comparisons = await self._off_loop(_compare_with_samples, probes, used, gallery)
+            against = [c for c in comparisons]
+        else:
+            probes, outcomes, used = await self.probes(images + [other])
+            if len(probes) != 2:
+                raise Problem(422, "both images must be usable to compare them; see images",
+                              type_=TYPE_BASE + "unusable-probe", images=[o.model_dump() for o in outcomes])
+            if probes[0].modality != probes[1].modality:
+                raise Problem(422, "the two images must be of the same modality")
+            against = await self._off_loop(_compare_two, probes[0], probes[1])
+        calibrated = all(c[1] for c in against) if against else False
+        comps = [c[0] for c in against]
+        score = float(sum(c.log_fmr for c in comps))
+        threshold = fused_threshold(fmr) if calibrated else None
+        entry = await run_sync(self.audit.append, {
+            **_who(caller), "action": "verify", "subject": subject, "probes": [o.image_sha256 for o in outcomes],
+            "fmr": fmr, "score": round(score, 4)})
+        return S.VerifyOut(verify_id=entry.seq, subject=subject, calibrated=calibrated, fmr=fmr, threshold=threshold,
+                           score=score, match=None if threshold is None else bool(comps and score >= threshold),
+                           comparisons=comps)
+
+
+def _compare(a: Probe, b_template, modality: str):
+    if modality == "finger":
+        from matcher.fingerprint import compare
+
+        r = compare(a.template, b_template)
+        return float(r.score), [tuple(p) for p in r.pairs.tolist()]
+    from matcher.face import compare
+
+    return float(compare(a.template, b_template)), None
+
+
+def _comparison(probe_index: int, against: str, modality: str, score: float, pairs) -> tuple[S.ComparisonOut, bool]:
+    import numpy as np
+
+    common, calibrated = common_scale(modality, np.array([score]))
+    return S.ComparisonOut(probe=probe_index, against=against, modality=modality, score=score,
+                           log_fmr=float(common[0]), pairs=pairs), calibrated
+
+
+def _compare_two(a: Probe, b: Probe) -> list[tuple[S.ComparisonOut, bool]]:
+    score, pairs = _compare(a, b.template, a.modality)
+    return [_comparison(0, "image", a.modality, score, pairs)]
+
+
+def _compare_with_samples(probes: list[Probe], used: list[int], samples) -> list[tuple[S.ComparisonOut, bool]]:
+    """Per probe image: its best comparison with the subject's samples of the same modality and position."""
+    from matcher.face import FaceTemplate
+    from matcher.fingerprint import Template
+
+    out = []
+    for p_i, p in zip(used, probes):
+        best = None
+        for s in samples:
+            if s.modality != p.modality:
+                continue
+            if p.modality == "finger" and p.finger_position and s.finger_position not in (0, p.finger_position):
+                continue
+            t = Template.from_bytes(s.template) if s.modality == "finger" else FaceTemplate.from_bytes(s.template)
+            score, pairs = _compare(p, t, p.modality)
+            if best is None or score > best[0]:
+                best = (score, pairs, s.id)
+        if best is not None:
+            out.append(_comparison(p_i, f"sample:{best[2]}", p.modality, best[0], best[1]))
+    return out

@@ -1,0 +1,64 @@
+"""Multipart uploads -> :class:`api.service.ImageInput`, with the count and size limits."""
+
+from __future__ import annotations
+
+from fastapi import UploadFile
+
+from .keys import BUREAU_NAME
+from .problems import TYPE_BASE, Problem
+from .service import ImageInput, QueryService
+
+
+async def read_upload(service: QueryService, f: UploadFile, part: str, index: int) -> bytes:
+    limit = service.config.limits.max_image_bytes
+    data = await f.read(limit + 1)
+    if len(data) > limit:
+        raise Problem(413, f"{part}[{index}] ({f.filename or 'unnamed'}) is larger than {limit} bytes",
+                      type_=TYPE_BASE + "image-too-large")
+    return data
+
+
+async def read_images(service: QueryService, fingerprints: list[UploadFile] | None, positions: list[int] | None,
+                      faces: list[UploadFile] | None, ppi: float) -> list[ImageInput]:
+    fingerprints, faces, positions = fingerprints or [], faces or [], positions or []
+    n = len(fingerprints) + len(faces)
+    limit = service.config.limits.max_images
+    if n == 0:
+        raise Problem(422, "no image was sent: send one or more 'fingerprint' and/or 'face' file parts",
+                      type_=TYPE_BASE + "invalid-request")
+    if n > limit:
+        raise Problem(413, f"{n} images in one request; the limit is {limit}", type_=TYPE_BASE + "too-many-images")
+    if positions and len(positions) != len(fingerprints):
+        raise Problem(422, f"{len(positions)} finger_position values for {len(fingerprints)} fingerprint images: "
+                           "give one per image, in the same order, or none", type_=TYPE_BASE + "invalid-request")
+    for p in positions:
+        if not 0 <= p <= 10:
+            raise Problem(422, f"finger_position {p} is not an ANSI/NIST code 0-10", type_=TYPE_BASE + "invalid-request")
+    out = []
+    for i, f in enumerate(fingerprints):
+        out.append(ImageInput("fingerprint", i, f.filename or "", await read_upload(service, f, "fingerprint", i),
+                              "finger", positions[i] if positions else 0, ppi))
+    for i, f in enumerate(faces):
+        out.append(ImageInput("face", i, f.filename or "", await read_upload(service, f, "face", i), "face", 0, ppi))
+    return out
+
+
+def parse_shared(value: str) -> tuple[str, ...] | None:
+    """``all`` -> None (every bureau); else a comma-separated list of bureaus (empty: the owner only)."""
+    value = value.strip()
+    if value.lower() in ("all", "*"):
+        return None
+    names = tuple(sorted({v.strip() for v in value.split(",") if v.strip()}))
+    for n in names:
+        if not BUREAU_NAME.match(n):
+            raise Problem(422, f"shared_with: {n!r} is not a bureau name", type_=TYPE_BASE + "invalid-request")
+    return names
+
+
+def check_bureaus(names: list[str] | None) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    for n in names:
+        if not BUREAU_NAME.match(n):
+            raise Problem(422, f"shared_with: {n!r} is not a bureau name", type_=TYPE_BASE + "invalid-request")
+    return tuple(sorted(set(names)))
