@@ -138,10 +138,11 @@ def test_two_faces_counted_and_choosable(astronaut):
     canvas = np.full((512, 800, 3), 127, np.uint8)
     canvas[:, :512] = astronaut
     canvas[128:384, 530:786] = small
-    r0 = extract(canvas)
+    r0 = extract(canvas, face="largest")
     assert r0.faces_found >= 2
     assert r0.face_index == 0 and r0.faces[0].area > r0.faces[1].area
     assert r0.face.box[0] < 512  # the largest is the full-size one
+    assert extract(canvas).face_index == 0  # the primary face is the large one here too
     r1 = extract(canvas, face=1)
     assert r1.face.box[0] > 512
     assert compare(r0, r1) > 0.7  # the same person at half the size
@@ -149,6 +150,20 @@ def test_two_faces_counted_and_choosable(astronaut):
         extract(canvas, face=9)
     with pytest.raises(ValueError):
         extract(canvas, face="smallest")
+
+
+def test_primary_face_prefers_the_centred_subject():
+    from matcher.face.detection import Face, primary_face_index
+
+    def face(cx, cy, side):
+        return Face(box=np.array([cx - side / 2, cy - side / 2, side, side], float),
+                    landmarks=np.zeros((5, 2)), score=0.9)
+
+    shape = (250, 250, 3)
+    bystander, subject = face(20, 125, 110), face(125, 125, 90)  # LFW: a nearer head at the edge
+    assert primary_face_index([bystander, subject], shape) == 1
+    giant = face(40, 125, 200)  # but a face far larger than the centred one still wins
+    assert primary_face_index([giant, face(125, 125, 40)], shape) == 0
 
 
 def test_detect_faces_sorted_by_area(astronaut):

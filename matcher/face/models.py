@@ -68,9 +68,9 @@ def _checked_path(model: ModelFile) -> Path:
     try:
         res = importlib.resources.files(model.package).joinpath(model.resource)
     except ModuleNotFoundError:
+        hint = "pip install 'locard[face-dlib]'" if model.package == "face_recognition_models" else "pip install locard"
         raise ModelUnavailableError(
-            f"model {model.name} needs the package '{model.package}' "
-            f"(pip install -e . installs it)"
+            f"model {model.name} needs the package that imports as '{model.package}' ({hint})"
         ) from None
     path = Path(str(res))
     if not path.is_file():
@@ -89,7 +89,7 @@ def yunet_detector():
     """OpenCV ``FaceDetectorYN`` for YuNet.  Not thread-safe: callers hold :func:`model_lock`."""
     import cv2
 
-    # Score threshold 0 here: detection.py filters, so one session serves every threshold.
+    # A low threshold here: detection.py filters, so one session serves every threshold.
     return cv2.FaceDetectorYN.create(str(YUNET.path()), "", (320, 320), 0.05, 0.3, 5000)
 
 
@@ -106,8 +106,8 @@ def dlib_models():
     """``(shape_predictor_5, face_recognition_model_v1)`` from dlib."""
     try:
         import dlib
-    except ImportError:  # pragma: no cover - dlib-bin is a dependency
-        raise ModelUnavailableError("the dlib models need the package 'dlib-bin'") from None
+    except ImportError:  # pragma: no cover - installed with the face-dlib extra
+        raise ModelUnavailableError("the dlib models need the package 'dlib-bin' (pip install 'locard[face-dlib]')") from None
     return dlib.shape_predictor(str(DLIB_SHAPE5.path())), dlib.face_recognition_model_v1(str(DLIB_RESNET.path()))
 
 

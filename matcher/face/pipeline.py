@@ -3,12 +3,14 @@
 Two modes, each a fixed pipeline with its own model id and calibration:
 
 ``"sface"`` (default)
-    YuNet detection, SFace embedding of the canonical crop and of its mirror image.
+    YuNet detection, SFace embedding of the canonical crop, centred
+    (:func:`matcher.face.embedding.centre`).  One network pass: ~25 ms a face on one core.
 ``"fusion"``
-    The same SFace vector concatenated with dlib's ResNet descriptor (also with its
-    mirror), each scaled by the square root of its weight, so that the inner
-    product of two fused vectors is the weighted mean of the two cosines.  Slower
-    (dlib's network is larger); measured more accurate (``benchmarks/README.md``).
+    SFace of the crop and of its mirror image, centred, concatenated with dlib's ResNet
+    descriptor (also with its mirror, centred), each scaled by the square root of its
+    weight, so that the inner product of two fused vectors is the weighted mean of the
+    two cosines.  About 6x slower (four network passes, dlib's is the larger); more
+    accurate on every set measured (``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -20,19 +22,19 @@ import numpy as np
 from ..errors import LocardError
 from ..imageio import decode_image
 from .alignment import align_face
-from .detection import SCORE_THRESHOLD, Face, as_bgr, detect_faces
-from .embedding import dlib_embedding, l2_normalise, sface_embedding
+from .detection import SCORE_THRESHOLD, Face, as_bgr, detect_faces, primary_face_index
+from .embedding import centre, dlib_embedding, embedding_means, l2_normalise, sface_embedding
 from .quality import QualityFactors, quality_factors
 from .template import FaceTemplate
 
 #: Mode name -> model id stored in templates and calibration tables.
 MODES = {
-    "sface": "sface-2021dec-int8bq+flip/1",
-    "fusion": "sface-2021dec-int8bq+dlib-resnet-v1+flip/1",
+    "sface": "sface-2021dec-int8bq+centred/1",
+    "fusion": "sface-2021dec-int8bq+dlib-resnet-v1+flip+centred/1",
 }
 DEFAULT_MODE = "sface"
-#: Weight of SFace's cosine in the fused score (dlib's gets the rest).
-FUSION_SFACE_WEIGHT = 0.5
+#: Weight of SFace's cosine in the fused score (dlib's gets the rest); chosen on lfw_dev.
+FUSION_SFACE_WEIGHT = 0.6
 
 
 class FaceIndexError(LocardError, IndexError):
@@ -88,7 +90,7 @@ class FaceResult:
         return 0 if self.template is None else self.template.quality
 
 
-def embed_face(bgr: np.ndarray, face: Face, *, mode: str = DEFAULT_MODE, flip: bool = True
+def embed_face(bgr: np.ndarray, face: Face, *, mode: str = DEFAULT_MODE, centred: bool = True
                ) -> tuple[np.ndarray, QualityFactors]:
     """Embedding and quality factors of one detected face.
 
@@ -99,23 +101,36 @@ def embed_face(bgr: np.ndarray, face: Face, *, mode: str = DEFAULT_MODE, flip: b
         Found in ``bgr``.
     mode : str
         A key of :data:`MODES`.
-    flip : bool
-        Test-time mirror augmentation (the calibrated pipelines use it).
+    centred : bool
+        Subtract the shipped mean embeddings (false only to fit new means).
+
+    Returns
+    -------
+    (d,) float32 unit vector, QualityFactors
+        ``d`` is 128 for ``"sface"``, 256 for ``"fusion"``.
     """
     if mode not in MODES:
         raise ValueError(f"unknown face mode {mode!r}; choose one of {', '.join(MODES)}")
     crop = align_face(bgr, face.landmarks)
-    vec = sface_embedding(crop, flip=flip)
-    if mode == "fusion":
+    means = embedding_means() if centred else {}
+
+    def maybe_centre(v, key):
+        return centre(v, means[key]) if centred else v
+
+    if mode == "sface":
+        vec = maybe_centre(sface_embedding(crop, flip=False), "sface")
+    else:
         w = FUSION_SFACE_WEIGHT
-        vec = l2_normalise(np.concatenate([np.sqrt(w) * vec, np.sqrt(1 - w) * dlib_embedding(bgr, face, flip=flip)]))
+        s = maybe_centre(sface_embedding(crop, flip=True), "sface_flip")
+        d = maybe_centre(dlib_embedding(bgr, face, flip=True), "dlib_flip")
+        vec = l2_normalise(np.concatenate([np.sqrt(w) * s, np.sqrt(1 - w) * d]))
     return vec, quality_factors(face, crop)
 
 
 def extract(
     data: bytes | np.ndarray,
     *,
-    face: str | int = "largest",
+    face: str | int = "primary",
     mode: str = DEFAULT_MODE,
     score_threshold: float = SCORE_THRESHOLD,
 ) -> FaceResult:
@@ -127,8 +142,10 @@ def extract(
         Encoded image (JPEG, PNG, PGM, GIF, BMP, WebP, TIFF; the format is read from the
         bytes, EXIF orientation applied) or ``uint8`` pixels, ``(H, W)`` gray or
         ``(H, W, 3)`` BGR.
-    face : "largest" or int
-        Which face to embed: the largest, or an index into the faces sorted largest first.
+    face : "primary", "largest" or int
+        Which face to embed: the primary one (the largest, unless a face nearer the image
+        centre is not much smaller: :func:`matcher.face.detection.primary_face_index`), the
+        largest, or an index into the faces sorted largest first.
     mode : str
         ``"sface"`` (default) or ``"fusion"`` (see the module docstring).
     score_threshold : float
@@ -156,14 +173,16 @@ def extract(
     faces = tuple(detect_faces(bgr, score_threshold=score_threshold))
     if not faces:
         return FaceResult(faces=(), face_index=None, template=None, message="no face found", image_shape=bgr.shape)
-    if face == "largest":
+    if face == "primary":
+        index = primary_face_index(list(faces), bgr.shape)
+    elif face == "largest":
         index = 0
     elif isinstance(face, (int, np.integer)) and not isinstance(face, bool):
         index = int(face)
         if not 0 <= index < len(faces):
             raise FaceIndexError(f"face {index} was asked for; the image has {len(faces)} face(s), numbered from 0")
     else:
-        raise ValueError(f"face must be 'largest' or an index, got {face!r}")
+        raise ValueError(f"face must be 'primary', 'largest' or an index, got {face!r}")
     vec, factors = embed_face(bgr, faces[index], mode=mode)
     template = FaceTemplate(model=MODES[mode], embedding=vec, quality=factors.score())
     return FaceResult(faces=faces, face_index=index, template=template, quality_factors=factors,

@@ -17,7 +17,9 @@ import numpy as np
 from .detection import Face
 
 #: Weight of each factor in the score.
-WEIGHTS = {"confidence": 0.3, "size": 0.2, "sharpness": 0.25, "pose": 0.25}
+#: Detector confidence carries most: of the four it alone tracked genuine scores on the face
+#: sets (Spearman 0.39 on ORL, 0.09 on LFW, where all images are good captures).
+WEIGHTS = {"confidence": 0.4, "size": 0.2, "sharpness": 0.2, "pose": 0.2}
 
 
 @dataclass(frozen=True)
@@ -76,12 +78,15 @@ def quality_factors(face: Face, crop: np.ndarray) -> QualityFactors:
     lap = sharpness(crop)
     yaw, roll = pose_angles(face.landmarks)
     return QualityFactors(
-        confidence=_ramp(face.score, 0.5, 0.9),
+        # YuNet scores real faces 0.85-0.95; below 0.7 a find is often not a usable face
+        confidence=_ramp(face.score, 0.7, 0.95),
         # SFace's crop puts the eyes 35 px apart: below ~12 px the crop is mostly upsampling.
         size=_ramp(ied, 12.0, 35.0),
         # log scale: blur lowers the variance by orders of magnitude
-        sharpness=_ramp(np.log10(lap + 1.0), 1.5, 2.5),
-        pose=_ramp(-abs(yaw), -0.45, -0.1) * _ramp(-abs(roll), -45.0, -15.0),
+        # (LFW crops: 57-333 at the 5th-95th percentiles; a 3-pixel Gaussian blur gives ~10)
+        sharpness=_ramp(np.log10(lap + 1.0), 1.3, 2.3),
+        # yaw 0.45 is about a half profile, where one eye is hidden
+        pose=_ramp(-abs(yaw), -0.45, -0.15) * _ramp(-abs(roll), -45.0, -20.0),
         eye_distance_px=ied,
         laplacian_variance=lap,
         yaw=yaw,
