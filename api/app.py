@@ -50,8 +50,8 @@ async def enrol_subject(
     caller: Bureau, service: Service, fingerprint: FingerprintFiles = None, finger_position: FingerPositions = None,
     face: FaceFiles = None, ppi: Ppi = 500.0,
     shared_with: Annotated[str, Form(max_length=10_000, description=(
-        "Who besides your bureau may see the record: 'all', or a comma-separated list of bureaus "
-        "(empty: your bureau only)"))] = "all",
+        "Who besides your bureau may see the record: 'all', or a comma-separated list of bureaus; "
+        "'none' or absent: your bureau only"))] = "none",
     reference: Annotated[str, Form(max_length=200, description="Your own reference (case number)")] = "",
 ) -> S.Enrolment:
     """Enrol a new subject from fingerprint and/or face images (one multipart request)."""

@@ -44,10 +44,12 @@ async def read_images(service: QueryService, fingerprints: list[UploadFile] | No
 
 
 def parse_shared(value: str) -> tuple[str, ...] | None:
-    """``all`` -> None (every bureau); else a comma-separated list of bureaus (empty: the owner only)."""
+    """``all`` -> None (every bureau); ``none`` -> () (the owner only); else a comma-separated list."""
     value = value.strip()
     if value.lower() in ("all", "*"):
         return None
+    if value.lower() in ("none", ""):
+        return ()
     names = tuple(sorted({v.strip() for v in value.split(",") if v.strip()}))
     for n in names:
         if not BUREAU_NAME.match(n):
