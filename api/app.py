@@ -120,6 +120,25 @@ async def verify_images(caller: Examiner, service: Service, image_a: Annotated[U
     return await service.verify(caller, [a], None, b, fmr)
 
 
+@v1.post("/evidence", response_class=Response, responses={
+    **IMAGE_ERRORS, 404: PROBLEM,
+    200: {"content": {"image/png": {}}, "description": "Probe (left) and gallery print (right), paired minutiae linked"}},
+    tags=["search"])
+async def evidence(caller: Examiner, service: Service, fingerprint: Annotated[UploadFile, File()],
+                   subject: Annotated[str, Form(max_length=200)],
+                   sample_id: Annotated[int | None, Form(ge=1, le=2**62)] = None,
+                   finger_position: Annotated[int, Form(ge=0, le=10)] = 0, ppi: Ppi = 500.0) -> Response:
+    """PNG of the probe print beside the subject's best-matching (or the given) fingerprint sample."""
+    from .service import ImageInput
+
+    image = ImageInput("fingerprint", 0, fingerprint.filename or "",
+                       await read_upload(service, fingerprint, "fingerprint", 0), "finger", finger_position, ppi)
+    ev = await service.evidence(caller, image, subject, sample_id)
+    return Response(ev.png, media_type="image/png", headers={
+        "X-Locard-Sample": str(ev.sample_id), "X-Locard-Score": f"{ev.score:.6f}",
+        "X-Locard-Pairs": str(ev.pairs), "X-Locard-Gallery-Image": ev.gallery_image})
+
+
 # -- audit and keys ------------------------------------------------------------------------------
 @v1.get("/audit", response_model=S.AuditPage, responses=AUTH_ERRORS, tags=["audit"])
 async def audit_log(caller: Auditor, service: Service, after: Annotated[int, Query(ge=0, le=2**62)] = 0,

@@ -320,6 +320,28 @@ class QueryService:
                            score=score, match=None if threshold is None else bool(comps and score >= threshold),
                            comparisons=comps)
 
+    # -- evidence -----------------------------------------------------------------------------
+    async def evidence(self, caller: KeyRecord, image: ImageInput, subject: str, sample_id: int | None):
+        from .evidence import make_evidence
+
+        rule = await run_sync(self.access.get, subject)
+        if not rule.visible_to(caller.bureau):
+            raise _not_found(subject)
+        try:
+            samples = await self.gallery.acall(self.gallery.samples_with_templates(subject))
+        except KeyError:
+            raise _not_found(subject) from None
+        ev = await self._off_loop(make_evidence, image.data, image.ppi, image.finger_position, samples,
+                                  self.config.limits, sample_id)
+        if ev is None:
+            raise Problem(404, f"subject {subject!r} has no fingerprint sample"
+                               f"{'' if sample_id is None else f' {sample_id}'} to compare with this probe",
+                          type_=TYPE_BASE + "not-found")
+        await run_sync(self.audit.append, {**_who(caller), "action": "evidence", "subject": subject,
+                                           "probes": [image.sha256], "sample": ev.sample_id,
+                                           "score": round(ev.score, 4)})
+        return ev
+
 
 def _compare(a: Probe, b_template, modality: str):
     if modality == "finger":

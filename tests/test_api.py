@@ -358,3 +358,37 @@ def test_keys_cli_and_admin_api(world, tmp_path):
     assert world.client.get("/v1/subjects", headers={"X-API-Key": new["key"]}).status_code == 401
     audit = world.client.get("/v1/audit?limit=1000", headers=world.h("FR", "auditor")).json()["entries"]
     assert {"key-create", "key-revoke"} <= {e["record"]["action"] for e in audit}
+
+
+# -- evidence ---------------------------------------------------------------------------------------
+def test_evidence_png_with_source_and_blank_canvas(world, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    r = world.client.post("/v1/evidence", headers=world.h("FR", "examiner"), data={"subject": world.public},
+                          files=[("fingerprint", ("p.png", fp("0001_3"), "image/png"))])
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png" and r.headers["x-locard-gallery-image"] == "source"
+    assert int(r.headers["x-locard-pairs"]) >= 4
+    img = np.asarray(Image.open(io.BytesIO(r.content)))
+    (tmp_path / "evidence.png").write_bytes(r.content)
+    assert img.shape[1] >= 2 * 250 and img.ndim == 3
+    # the gallery file gone: minutiae on a blank canvas, said in the header
+    sub = world.client.get(f"/v1/subjects/{world.german}", headers=world.h("DE", "examiner")).json()
+    sha = sub["samples"][0]["image_sha256"]
+    from api.extraction import image_path
+
+    path = image_path(world.path, sha)
+    moved = tmp_path / "moved"
+    path.rename(moved)
+    try:
+        r = world.client.post("/v1/evidence", headers=world.h("DE", "examiner"),
+                              data={"subject": world.german, "sample_id": str(sub["samples"][0]["sample_id"])},
+                              files=[("fingerprint", ("p.png", fp("0004_3"), "image/png"))])
+        assert r.status_code == 200 and r.headers["x-locard-gallery-image"] == "blank"
+    finally:
+        moved.rename(path)
+    r = world.client.post("/v1/evidence", headers=world.h("FR", "examiner"),
+                          data={"subject": world.public, "sample_id": "999999"},
+                          files=[("fingerprint", ("p.png", fp("0001_3"), "image/png"))])
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
