@@ -152,3 +152,11 @@ def test_truncated_tiff():
 def test_quality_orders_clean_above_noisy(template):
     noisy = extract(ridge_image(points=DEFAULT_POINTS, noise=90, seed=3))
     assert 0 <= noisy.quality < template.quality <= 100
+
+
+def test_nfiq2_quality_when_nbis_is_installed(image):
+    pytest.importorskip("nbis", reason="nbis-py (the nfiq2 extra) is not installed")
+    t = extract(image, quality="nfiq2")
+    assert 0 <= t.quality <= 100
+    with pytest.raises(ValueError, match="quality must be"):
+        extract(image, quality="best")
