@@ -67,8 +67,7 @@ def bench_face(
 ) -> None:
     """Face matcher: failure to enrol, EER, FMR100/1000, rank-1/10 and ms per face (one core).
 
-    Genuine pairs: all; impostor pairs: all (or a seeded sample of 1,000,000); gallery = first
-    image of each identity.  See benchmarks/README.md, section Face.
+    Genuine pairs: all; impostor pairs: all (or a seeded sample of 1,000,000); gallery: the first image of each identity. See benchmarks/README.md, section Face.
     """
     import os
 

@@ -4,8 +4,10 @@ Protocol (one run, every system on the same decoded images):
 
 - Images whose bytes are identical to an earlier image of the set are dropped (Yale
   holds 9 such pairs; a duplicate gives a trivially perfect genuine score).
-- Failure to enrol (FTE): no face found.  Verification pairs are formed among enrolled
-  images only; FTE is reported beside them.
+- Failure to enrol (FTE): no face found.  As in the fingerprint benchmark, a pair touching
+  such an image is not compared and scores below everything the system gave
+  (``failed_pair_score``): a false non-match when genuine.  A failure costs accuracy
+  instead of hiding.
 - Verification: all genuine pairs; all impostor pairs, or a seeded random sample of
   :data:`IMPOSTOR_SAMPLE` when there are more than that.
 - Closed-set identification: gallery = the first enrolled image of each identity (file
@@ -165,16 +167,22 @@ def load_images(paths: list[Path]) -> list[np.ndarray]:
 # --------------------------------------------------------------------------- protocols
 
 
-def verification_pairs(labels: np.ndarray, enrolled: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Genuine pairs, impostor pairs (sampled past :data:`IMPOSTOR_SAMPLE`) and the impostor total."""
+def verification_pairs(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """All genuine pairs, impostor pairs (sampled past :data:`IMPOSTOR_SAMPLE`) and the impostor total."""
     from benchmarks.datasets import all_pairs
 
-    gen, imp = all_pairs(labels, enrolled)
+    gen, imp = all_pairs(labels)
     total = len(imp)
     if total > IMPOSTOR_SAMPLE:
         rng = np.random.default_rng(seed)
         imp = imp[np.sort(rng.choice(total, IMPOSTOR_SAMPLE, replace=False))]
     return gen, imp, total
+
+
+def pair_scores(sim: np.ndarray, pairs: np.ndarray, enrolled: np.ndarray, failed_score: float) -> np.ndarray:
+    """Scores of ``pairs``; a pair touching an image that failed to enrol gets ``failed_score``."""
+    ok = enrolled[pairs[:, 0]] & enrolled[pairs[:, 1]]
+    return np.where(ok, sim[pairs[:, 0], pairs[:, 1]], failed_score)
 
 
 def identification(sim: np.ndarray, labels: np.ndarray, enrolled: np.ndarray, max_rank: int = 20) -> np.ndarray:
@@ -242,9 +250,14 @@ def ten_fold_accuracy(scores: np.ndarray, same: np.ndarray, fold: np.ndarray) ->
 def _summary(system: System, ex: Extracted, sim: np.ndarray, labels: np.ndarray, seed: int) -> tuple[dict, tuple]:
     from benchmarks.metrics import eer, fnmr_at_fmr, tar_at_fmr
 
-    gen, imp, imp_total = verification_pairs(labels, ex.enrolled, seed)
-    g = sim[gen[:, 0], gen[:, 1]]
-    i = sim[imp[:, 0], imp[:, 1]]
+    gen, imp, imp_total = verification_pairs(labels, seed)
+    # as in the fingerprint benchmark: a failure to enrol costs accuracy instead of hiding --
+    # its pairs score below everything the system gave (a false non-match when genuine)
+    ok = np.outer(ex.enrolled, ex.enrolled)
+    lowest = float(sim[ok].min()) if ok.any() else 0.0
+    failed_score = min(0.0, lowest) - 1e-6
+    g = pair_scores(sim, gen, ex.enrolled, failed_score)
+    i = pair_scores(sim, imp, ex.enrolled, failed_score)
     curve = identification(sim, labels, ex.enrolled)
     n = len(labels)
     rep = {
@@ -257,6 +270,9 @@ def _summary(system: System, ex: Extracted, sim: np.ndarray, labels: np.ndarray,
         "genuine_pairs": int(len(g)),
         "impostor_pairs": int(len(i)),
         "impostor_pairs_total": int(imp_total),
+        "pairs_not_compared": int((~(ex.enrolled[gen[:, 0]] & ex.enrolled[gen[:, 1]])).sum()
+                                  + (~(ex.enrolled[imp[:, 0]] & ex.enrolled[imp[:, 1]])).sum()),
+        "failed_pair_score": failed_score,
         "eer": eer(g, i) if len(g) and len(i) else None,
         "fmr100": fnmr_at_fmr(g, i, 0.01) if len(g) and len(i) else None,
         "fmr1000": fnmr_at_fmr(g, i, 0.001) if len(g) and len(i) else None,

@@ -90,7 +90,8 @@ def dlib_chip(image: np.ndarray, face: Face) -> np.ndarray:
     rgb = np.ascontiguousarray(image[:, :, ::-1])
     x, y, w, h = face.box
     rect = dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
-    shape = shape_predictor(rgb, rect)
+    with model_lock():
+        shape = shape_predictor(rgb, rect)
     return dlib.get_face_chip(rgb, shape, 150, 0.25)
 
 
@@ -112,7 +113,8 @@ def dlib_embedding(image: np.ndarray, face: Face, *, flip: bool = True) -> np.nd
     """
     _, resnet = dlib_models()
     chip = dlib_chip(image, face)
-    v = _unit(np.array(resnet.compute_face_descriptor(chip)))
-    if flip:
-        v = v + _unit(np.array(resnet.compute_face_descriptor(np.ascontiguousarray(chip[:, ::-1]))))
+    with model_lock():  # dlib's network keeps its activations between calls
+        v = _unit(np.array(resnet.compute_face_descriptor(chip)))
+        if flip:
+            v = v + _unit(np.array(resnet.compute_face_descriptor(np.ascontiguousarray(chip[:, ::-1]))))
     return l2_normalise(v)
