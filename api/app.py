@@ -8,17 +8,20 @@ key's role (dependencies in :mod:`api.auth`), call the service, return its model
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Query, Request, UploadFile
+from prometheus_client import CONTENT_TYPE_LATEST
 from fastapi.responses import Response
 
 from . import schemas as S
-from .auth import Admin, Auditor, Bureau, Examiner, Reader, Searcher, get_service
+from .auth import Admin, AnyKey, Auditor, Bureau, Examiner, Reader, Searcher, get_service
 from .problems import install_handlers
 from .limits import BodySizeLimit
+from .metrics import Metrics, MetricsMiddleware
 from .service import QueryService, ServiceConfig
-from .uploads import check_bureaus, parse_shared, read_images, read_upload
+from .jobs import JobRunner, manifest_probes
+from .uploads import check_bureaus, parse_shared, read_images, read_job_probes, read_upload
 
 VERSION = "0.1.0"
 Service = Annotated[QueryService, Depends(get_service)]
@@ -139,6 +142,53 @@ async def evidence(caller: Examiner, service: Service, fingerprint: Annotated[Up
         "X-Locard-Pairs": str(ev.pairs), "X-Locard-Gallery-Image": ev.gallery_image})
 
 
+# -- batch jobs ----------------------------------------------------------------------------------
+JobId = Annotated[str, Path(max_length=40, description="Job id")]
+
+
+@v1.post("/jobs", status_code=202, response_model=S.JobOut, responses=IMAGE_ERRORS, tags=["jobs"])
+async def submit_job(caller: Bureau, service: Service, fingerprint: FingerprintFiles = None,
+                     finger_position: FingerPositions = None, face: FaceFiles = None,
+                     archive: Annotated[UploadFile | None, File(description="ZIP of probe images")] = None,
+                     archive_modality: Annotated[S.Modality, Form(description="Modality of the archive's images")] = "finger",
+                     ppi: Ppi = 500.0, top: Annotated[int, Form(ge=1, le=100)] = 10, fmr: Fmr = 1e-3) -> S.JobOut:
+    """Batch search: one probe per image (uploaded, or in a ZIP archive); poll the job, then fetch results."""
+    probes = await read_job_probes(service, fingerprint, finger_position, face, archive, archive_modality)
+    return await service.submit_job(caller, probes, top, fmr, ppi)
+
+
+@v1.post("/jobs/manifest", status_code=202, response_model=S.JobOut, responses={**AUTH_ERRORS, 422: PROBLEM},
+         tags=["jobs"])
+async def submit_manifest_job(caller: Bureau, service: Service, body: S.JobManifest) -> S.JobOut:
+    """Batch search over images already on the server (paths under its --manifest-root)."""
+    return await service.submit_job(caller, manifest_probes(body, service.config.manifest_root), body.top,
+                                    body.fmr, body.ppi)
+
+
+@v1.get("/jobs/{job_id}", response_model=S.JobOut, responses={**AUTH_ERRORS, 404: PROBLEM}, tags=["jobs"])
+async def job_status(caller: Bureau, service: Service, job_id: JobId) -> S.JobOut:
+    """State and progress of a job of your bureau."""
+    return await service.job(caller, job_id)
+
+
+@v1.get("/jobs/{job_id}/results", response_model=S.JobResults, responses={
+    **AUTH_ERRORS, 404: PROBLEM, 200: {"content": {"text/csv": {}}}}, tags=["jobs"])
+async def job_results(caller: Bureau, service: Service, job_id: JobId,
+                      format: Annotated[Literal["json", "csv"], Query()] = "json"):
+    """Results so far (one ranked list per probe), as JSON or CSV."""
+    results = await service.job_results(caller, job_id)
+    if format == "csv":
+        return Response(JobRunner.results_csv(results), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{job_id}.csv"'})
+    return results
+
+
+@v1.delete("/jobs/{job_id}", response_model=S.JobOut, responses={**AUTH_ERRORS, 404: PROBLEM}, tags=["jobs"])
+async def cancel_job(caller: Bureau, service: Service, job_id: JobId) -> S.JobOut:
+    """Cancel a queued or running job (results so far are kept)."""
+    return await service.cancel_job(caller, job_id)
+
+
 # -- audit and keys ------------------------------------------------------------------------------
 @v1.get("/audit", response_model=S.AuditPage, responses=AUTH_ERRORS, tags=["audit"])
 async def audit_log(caller: Auditor, service: Service, after: Annotated[int, Query(ge=0, le=2**62)] = 0,
@@ -178,6 +228,11 @@ async def revoke_key(caller: Admin, service: Service,
     return await service.revoke_key(caller, key_id)
 
 
+async def prometheus_metrics(caller: AnyKey, request: Request) -> Response:
+    """Prometheus metrics (text format); any valid key."""
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
 def create_app(config: ServiceConfig) -> FastAPI:
     service = QueryService(config)
 
@@ -192,7 +247,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
                               "batch jobs, evidence images, audit. Every route but /v1/health needs an "
                               "X-API-Key header.")
     app.state.service = service
+    app.state.metrics = metrics = Metrics(service.db)
     install_handlers(app)
     app.include_router(v1)
+    app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], response_class=Response, tags=["service"],
+                      responses={**AUTH_ERRORS, 200: {"content": {"text/plain": {}}}})
     app.add_middleware(BodySizeLimit, max_bytes=config.limits.max_request_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -31,6 +31,7 @@ from .audit import AuditLog
 from .database import ApiDatabase
 from .extraction import Limits, enrol_image, probe, sample_hash
 from .gallery import Gallery
+from .jobs import JobRunner
 from .keys import KeyRecord, create_key, list_keys, revoke_key
 from .problems import TYPE_BASE, Problem
 
@@ -78,11 +79,14 @@ class QueryService:
         self.audit = AuditLog(self.db)
         self.gallery = Gallery(config.store, shortlist=config.shortlist)
         self.extract_limiter = anyio.CapacityLimiter(config.extract_threads)
+        self.jobs = JobRunner(self.db, config.store, self.search_for_job, self.access.hidden_from)
 
     def start(self) -> None:
-        """Start background work (batch jobs); called when the app starts."""
+        """Start background work (the batch-job runner); called when the app starts."""
+        self.jobs.start()
 
     def close(self) -> None:
+        self.jobs.stop()
         self.gallery.close()
 
     # -- keys ---------------------------------------------------------------------------------
@@ -260,16 +264,40 @@ class QueryService:
         """Ranked candidates visible to the caller, the raw result, and the visible gallery size."""
         hidden = await run_sync(self.access.hidden_from, caller.bureau)
         result = await self.gallery.acall(self.gallery.identify(probes, top + len(hidden), fmr))
-        cands = [c for c in result.candidates if c.subject not in hidden][:top]
-        out = [S.CandidateOut(rank=r, subject=c.subject, score=c.score, raw=c.raw, hit=c.hit,
-                              evidence=[S.EvidenceOut(probe=e.probe, sample_id=e.sample_id, modality=e.modality,
-                                                      finger_position=e.finger_position, score=e.score,
-                                                      log_fmr=e.log_fmr,
-                                                      pairs=None if e.pairs is None else [tuple(p) for p in e.pairs.tolist()])
-                                        for e in c.evidence])
-               for r, c in enumerate(cands, 1)]
+        out = _visible_candidates(result, hidden, top)
         visible = max(result.gallery_subjects - len(hidden), len(out))
         return out, result, visible
+
+    def search_for_job(self, bureau: str, key_id: str, data: bytes, modality: str, finger_position: int,
+                       ppi: float, top: int, fmr: float, label: str) -> list[S.CandidateOut]:
+        """One batch-job probe, on the job runner's thread (raises typed locard errors)."""
+        p = probe(data, modality, finger_position, ppi, self.config.limits, label)
+        hidden = self.access.hidden_from(bureau)
+        result = self.gallery.call(self.gallery.identify([p], top + len(hidden), fmr))
+        cands = _visible_candidates(result, hidden, top)
+        self.audit.append({"key": key_id, "role": "bureau", "bureau": bureau, "action": "search", "batch": True,
+                           "label": label, "probes": [hashlib.sha256(data).hexdigest()], "top": top, "fmr": fmr,
+                           "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
+        return cands
+
+    # -- batch jobs ---------------------------------------------------------------------------
+    async def submit_job(self, caller: KeyRecord, probes, top: int, fmr: float, ppi: float) -> S.JobOut:
+        job = await run_sync(lambda: self.jobs.submit(caller.bureau, caller.id, probes, top=top, fmr=fmr, ppi=ppi))
+        await run_sync(self.audit.append, {**_who(caller), "action": "batch-submit", "job": job.id,
+                                           "probes": job.total, "top": top, "fmr": fmr})
+        return job
+
+    async def job(self, caller: KeyRecord, job_id: str) -> S.JobOut:
+        return await run_sync(self.jobs.get, caller.bureau, job_id)
+
+    async def cancel_job(self, caller: KeyRecord, job_id: str) -> S.JobOut:
+        job = await run_sync(self.jobs.cancel, caller.bureau, job_id)
+        await run_sync(self.audit.append, {**_who(caller), "action": "batch-cancel", "job": job_id})
+        return job
+
+    async def job_results(self, caller: KeyRecord, job_id: str) -> S.JobResults:
+        return await run_sync(self.jobs.results, caller.bureau, job_id)
+
 
     async def search(self, caller: KeyRecord, images: list[ImageInput], top: int, fmr: float) -> S.SearchOut:
         probes, outcomes, used = await self.probes(images)
@@ -387,3 +415,14 @@ def _compare_with_samples(probes: list[Probe], used: list[int], samples) -> list
         if best is not None:
             out.append(_comparison(p_i, f"sample:{best[2]}", p.modality, best[0], best[1]))
     return out
+
+
+def _visible_candidates(result: SearchResult, hidden: set[str], top: int) -> list[S.CandidateOut]:
+    cands = [c for c in result.candidates if c.subject not in hidden][:top]
+    return [S.CandidateOut(rank=r, subject=c.subject, score=c.score, raw=c.raw, hit=c.hit,
+                           evidence=[S.EvidenceOut(probe=e.probe, sample_id=e.sample_id, modality=e.modality,
+                                                   finger_position=e.finger_position, score=e.score, log_fmr=e.log_fmr,
+                                                   pairs=None if e.pairs is None else [tuple(p) for p in e.pairs.tolist()])
+                                     for e in c.evidence])
+            for r, c in enumerate(cands, 1)]
+

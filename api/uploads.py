@@ -64,3 +64,31 @@ def check_bureaus(names: list[str] | None) -> tuple[str, ...] | None:
         if not BUREAU_NAME.match(n):
             raise Problem(422, f"shared_with: {n!r} is not a bureau name", type_=TYPE_BASE + "invalid-request")
     return tuple(sorted(set(names)))
+
+
+async def read_job_probes(service: QueryService, fingerprints: list[UploadFile] | None, positions: list[int] | None,
+                          faces: list[UploadFile] | None, archive: UploadFile | None, archive_modality: str):
+    """The probes of a batch job: uploaded images and/or the images of a ZIP archive."""
+    from .jobs import MAX_PROBES, JobProbe, read_archive
+
+    fingerprints, faces, positions = fingerprints or [], faces or [], positions or []
+    if positions and len(positions) != len(fingerprints):
+        raise Problem(422, f"{len(positions)} finger_position values for {len(fingerprints)} fingerprint images",
+                      type_=TYPE_BASE + "invalid-request")
+    if any(not 0 <= p <= 10 for p in positions):
+        raise Problem(422, "finger_position values must be ANSI/NIST codes 0-10", type_=TYPE_BASE + "invalid-request")
+    if len(fingerprints) + len(faces) > MAX_PROBES:
+        raise Problem(413, f"more than {MAX_PROBES} probes in one job", type_=TYPE_BASE + "too-many-images")
+    probes = []
+    for i, f in enumerate(fingerprints):
+        probes.append(JobProbe(f.filename or f"fingerprint[{i}]", "finger", positions[i] if positions else 0,
+                               data=await read_upload(service, f, "fingerprint", i)))
+    for i, f in enumerate(faces):
+        probes.append(JobProbe(f.filename or f"face[{i}]", "face", 0, data=await read_upload(service, f, "face", i)))
+    if archive is not None:
+        data = await archive.read()
+        probes += read_archive(data, archive_modality, MAX_PROBES - len(probes), service.config.limits.max_image_bytes)
+    if not probes:
+        raise Problem(422, "no probe was sent: send 'fingerprint' / 'face' file parts or a ZIP 'archive'",
+                      type_=TYPE_BASE + "invalid-request")
+    return probes

@@ -187,9 +187,9 @@ def _routes(w: World):
     return [
         ("GET", "/v1/subjects", {}, {"examiner", "bureau"}, 200),
         ("GET", f"/v1/subjects/{w.public}", {}, {"examiner", "bureau"}, 200),
-        ("POST", "/v1/subjects", {"files": [("fingerprint", ("e.png", b"junk"))]}, {"bureau"}, 415),
+        ("POST", "/v1/subjects", {"files": [("fingerprint", ("e.png", b"junk"))]}, {"bureau"}, 422),
         ("DELETE", "/v1/subjects/sub_doesnotexist", {}, {"bureau"}, 404),
-        ("PUT", f"/v1/subjects/{w.public}/access", {"json": {"shared_with": None}}, {"bureau"}, 403),
+        ("PUT", f"/v1/subjects/{w.public}/access", {"json": {"shared_with": None}}, {"bureau"}, 200),
         ("POST", "/v1/search", probe, {"examiner", "bureau"}, 200),
         ("POST", "/v1/verify", {**probe, "data": {"subject": w.public}}, {"examiner"}, 200),
         ("POST", "/v1/verify/images", {"files": [("image_a", fp("0001_3")), ("image_b", fp("0001_4"))]},
@@ -392,3 +392,106 @@ def test_evidence_png_with_source_and_blank_canvas(world, tmp_path):
                           data={"subject": world.public, "sample_id": "999999"},
                           files=[("fingerprint", ("p.png", fp("0001_3"), "image/png"))])
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+
+
+# -- batch jobs -------------------------------------------------------------------------------------
+def _wait(client, h, jid, timeout=120.0):
+    import time
+
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        job = client.get(f"/v1/jobs/{jid}", headers=h).json()
+        if job["state"] in ("done", "cancelled", "failed"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {jid} still {job['state']} after {timeout} s")
+
+
+def test_batch_job_multipart_archive_csv_and_bureau_filter(world):
+    import zipfile
+
+    c = world.client
+    h = world.h("DE", "bureau")
+    files = [("fingerprint", ("a.png", fp("0004_3"))), ("fingerprint", ("secret.png", fp("0002_3"))),
+             ("fingerprint", ("junk.png", b"junk"))]
+    r = c.post("/v1/jobs", headers=h, files=files, data={"top": "5"})
+    assert r.status_code == 202, r.text
+    jid = r.json()["id"]
+    job = _wait(c, h, jid)
+    assert job["state"] == "done" and job["total"] == 3 and job["done"] == 2 and job["failed"] == 1
+    assert job["progress"] == 1.0
+    res = c.get(f"/v1/jobs/{jid}/results", headers=h).json()
+    a, secret, junk = res["items"]
+    assert a["candidates"][0]["subject"] == world.german
+    assert world.secret not in json.dumps(res)  # FR's restricted record never reaches DE
+    assert junk["state"] == "failed" and "UnsupportedFormat" in junk["error"]
+    csv_text = c.get(f"/v1/jobs/{jid}/results?format=csv", headers=h).text
+    assert csv_text.startswith("index,label,state,error,rank,subject,score,hit") and world.german in csv_text
+    assert world.secret not in csv_text
+    # another bureau cannot see the job at all
+    for role_h in (world.h("FR", "bureau"), world.h("IT", "bureau")):
+        assert c.get(f"/v1/jobs/{jid}", headers=role_h).status_code == 404
+        assert c.get(f"/v1/jobs/{jid}/results", headers=role_h).status_code == 404
+    # ZIP archive
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("p/0001_3.png", fp("0001_3"))
+        z.writestr("p/0003_4.png", fp("0003_4"))
+    r = c.post("/v1/jobs", headers=h, files=[("archive", ("probes.zip", buf.getvalue(), "application/zip"))])
+    assert r.status_code == 202, r.text
+    job = _wait(c, h, r.json()["id"])
+    res = c.get(f"/v1/jobs/{job['id']}/results", headers=h).json()
+    assert [i["candidates"][0]["subject"] for i in res["items"]] == [world.public, world.shared]
+    r = c.post("/v1/jobs", headers=h, files=[("archive", ("probes.zip", b"not a zip"))])
+    assert r.status_code == 415
+    # audit: one search entry per batch probe
+    audit = c.get("/v1/audit?limit=1000", headers=world.h("FR", "auditor")).json()["entries"]
+    assert sum(1 for e in audit if e["record"].get("batch")) >= 4
+
+
+def test_batch_job_survives_restart_and_can_be_cancelled(tmp_path):
+    store = tmp_path / "s"
+    db = ApiDatabase(store)
+    key, _ = create_key(db, "bureau", "FR")
+    h = {"X-API-Key": key}
+    first = create_app(ServiceConfig(store=store))
+    c1 = TestClient(first)  # no lifespan: the job runner does not start ("server down")
+    r = c1.post("/v1/subjects", headers=h, data={"shared_with": "all"},
+                files=[("fingerprint", ("a.png", fp("0009_1")))])
+    assert r.status_code == 201
+    sub = r.json()["subject"]["id"]
+    jid = c1.post("/v1/jobs", headers=h, files=[("fingerprint", ("p.png", fp("0009_2")))]).json()["id"]
+    cancelled = c1.post("/v1/jobs", headers=h, files=[("fingerprint", ("p.png", fp("0009_3")))]).json()["id"]
+    assert c1.delete(f"/v1/jobs/{cancelled}", headers=h).json()["state"] == "cancelled"
+    assert c1.get(f"/v1/jobs/{jid}", headers=h).json()["state"] == "queued"
+    first.state.service.close()
+    second = create_app(ServiceConfig(store=store))
+    with TestClient(second) as c2:
+        job = _wait(c2, h, jid)
+        assert job["state"] == "done"
+        assert c2.get(f"/v1/jobs/{jid}/results", headers=h).json()["items"][0]["candidates"][0]["subject"] == sub
+        assert c2.get(f"/v1/jobs/{cancelled}", headers=h).json()["state"] == "cancelled"
+
+
+def test_manifest_job(tmp_path):
+    store = tmp_path / "s"
+    db = ApiDatabase(store)
+    key, _ = create_key(db, "bureau", "FR")
+    h = {"X-API-Key": key}
+    app = create_app(ServiceConfig(store=store, manifest_root=SAMPLES.resolve()))
+    with TestClient(app) as c:
+        assert c.post("/v1/subjects", headers=h, files=[("fingerprint", ("a.png", fp("0010_1")))]).status_code == 201
+        r = c.post("/v1/jobs/manifest", headers=h, json={"probes": [{"path": "0010_2.png", "label": "x"}]})
+        assert r.status_code == 202, r.text
+        job = _wait(c, h, r.json()["id"])
+        assert job["done"] == 1
+        bad = c.post("/v1/jobs/manifest", headers=h, json={"probes": [{"path": "../labels.csv"}]})
+        assert bad.status_code == 422 and "manifest root" in bad.json()["detail"]
+
+
+def test_metrics_in_prometheus_format(world):
+    world.client.get("/v1/health")
+    r = world.client.get("/metrics", headers=world.h("IT", "auditor"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert 'locard_http_requests_total{method="GET",route="/v1/health",status="200"}' in r.text
+    assert "locard_http_request_seconds_bucket" in r.text and "locard_batch_jobs" in r.text
