@@ -103,7 +103,7 @@ def fnir_at_fpir(mate_scores: np.ndarray, nonmated_top: np.ndarray, fpir: float)
 def run(dataset: str, modality: str, *, distractors: str | None = None, json_path: str | None = None,
         seed: int = 0, workers: int = 1, shortlist: int | None = None, top: int = 10,
         store_path: str | None = None, exhaustive: bool = False, synthetic: int = 0, warm: bool = False,
-        max_probes: int | None = None, factory: str | None = None, nprobe: int | None = None,
+        max_probes: int | None = None, factory: str | None = None, nprobe: int | list[int] | None = None,
         echo=print) -> dict:
     """Run the benchmark and return (and optionally write) the JSON report."""
     import faiss
@@ -128,12 +128,12 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         tmp = tempfile.TemporaryDirectory(prefix="locard-bench-search-")
         store_path = tmp.name
     store = GalleryStore(store_path, create=True)
-    if factory:
+    echo(f"ingesting {len(gallery)} gallery images ({n_distr} distractor identities) into {store_path}")
+    rep = ingest(gallery, store, workers=workers)
+    if factory:  # after the images: an inverted file needs the whole gallery to train on
         from indexer.faiss_index import set_factory
 
         set_factory(store, modality, factory)
-    echo(f"ingesting {len(gallery)} gallery images ({n_distr} distractor identities) into {store_path}")
-    rep = ingest(gallery, store, workers=workers)
     echo(f"  {rep.added} added, {rep.failed} failed in {rep.seconds:.1f} s ({rep.per_second:.2f}/s, {workers} worker(s))")
     synth_templates: dict = {}
     synth_s = None
@@ -159,8 +159,9 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
     from indexer.search import DEFAULT_SHORTLIST
 
     searcher = Searcher(store, shortlist=shortlist or DEFAULT_SHORTLIST, k_per_minutia=64)
-    if nprobe:
-        searcher.indexes[modality].params["nprobe"] = nprobe
+    sweep = [nprobe] if isinstance(nprobe, int) else list(nprobe or [])
+    if sweep:
+        searcher.indexes[modality].params["nprobe"] = sweep[0]
         searcher.indexes[modality].apply_params()
     if warm and modality == "finger":
         t0 = time.perf_counter()
@@ -223,6 +224,17 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         "calibrated": bool(searcher.identify(Probe(modality, first), top=1).calibrated) if first is not None else None,
         "search_timing": "Searcher.identify only (probe extraction excluded), one thread, after one warm-up search",
     }
+    if len(sweep) > 1:
+        report["nprobe_sweep"] = []
+        for npb in sweep[1:]:
+            searcher.indexes[modality].params["nprobe"] = npb
+            searcher.indexes[modality].apply_params()
+            r_, m_, n_, t_, p_ = search_all(searcher)
+            report["nprobe_sweep"].append({
+                "nprobe": npb, "rank1": float(np.mean(r_ <= 1)), "rank10": float(np.mean(r_ <= 10)),
+                "fnir_at_fpir_0.01": fnir_at_fpir(m_, n_, 0.01)[0],
+                "search_ms_p50": float(np.percentile(t_, 50)), "search_ms_p95": float(np.percentile(t_, 95))})
+            echo(f"  nprobe {npb}: {report['nprobe_sweep'][-1]}")
     report["synthetic_distractors"] = synthetic
     if synthetic:
         report["synthetic_insert_s"] = synth_s
@@ -244,6 +256,7 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
             return keep, compare_scores(probe.template, t), t
 
         full._search_finger = all_samples
+        probes, templates = mated, templates[: len(mated)]  # rank-1 needs the mated probes only
         r2, *_ = search_all(full)
         report["rank1_exhaustive"] = float(np.mean(r2 <= 1)) if len(r2) else None
     if modality == "face" and synthetic:

@@ -144,6 +144,7 @@ class VectorIndex:
     last_change: int = 0
     tombstones: set = field(default_factory=set)
     model: str = ""
+    deferred: dict = field(default_factory=dict)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -250,7 +251,7 @@ class VectorIndex:
         return {"format": INDEX_FORMAT, "modality": self.modality, "factory": self.factory, "auto": self.auto,
                 "params": self.params, "dim": self.dim, "descriptor": self.descriptor, "model": self.model,
                 "last_change": self.last_change, "ntotal": self.ntotal,
-                "tombstones": sorted(self.tombstones)}
+                "tombstones": sorted(self.tombstones), "deferred": self.deferred}
 
     def save(self, path: str | Path) -> None:
         """Write atomically (temporary file, fsync, rename, fsync of the folder)."""
@@ -307,7 +308,8 @@ class VectorIndex:
             raise IndexFileError(f"{path} is damaged: {exc}") from exc
         out = cls(modality=head["modality"], factory=head["factory"], auto=head["auto"], params=head["params"],
                   dim=head["dim"], descriptor=head["descriptor"], index=index, last_change=head["last_change"],
-                  tombstones=set(head["tombstones"]), model=head.get("model", ""))
+                  tombstones=set(head["tombstones"]), model=head.get("model", ""),
+                  deferred=head.get("deferred") or {})
         if out.ntotal != head["ntotal"]:
             raise IndexFileError(f"{path} is damaged: {out.ntotal} vectors, header says {head['ntotal']}")
         out.apply_params()
@@ -346,6 +348,14 @@ def _vectors_of(samples, modality: str, cache: dict[int, np.ndarray] | None):
         yield s, v
 
 
+def _too_few_to_train(factory: str, n: int) -> bool:
+    """An inverted file wants some 39 training points per list (FAISS warns below)."""
+    import re
+
+    m = re.search(r"IVF(\d+)", factory)
+    return bool(m) and n < 39 * int(m.group(1))
+
+
 def build_index(store: GalleryStore, modality: str, factory: str | None = None, *,
                 params: dict | None = None, cache: dict[int, np.ndarray] | None = None,
                 progress: Callable[[int, int], None] | None = None) -> VectorIndex:
@@ -381,13 +391,26 @@ def build_index(store: GalleryStore, modality: str, factory: str | None = None, 
     if auto:
         factory, chosen = default_factory(modality, len(vecs))
         params = {**chosen, **(params or {})}
+    elif "IVF" in factory:
+        params = {"nprobe": 32 if modality == "finger" else 64, **(params or {})}
+    elif "HNSW" in factory:
+        params = {"efSearch": 128, **(params or {})}
     idx = VectorIndex.empty(modality, dim, factory, params, auto=auto)
     idx.model = model
     if not idx.is_trained:
-        if len(vecs) == 0:
-            raise ValueError(f"index {factory!r} needs training vectors and the store has no {modality} samples")
+        if len(vecs) == 0 or _too_few_to_train(factory, len(vecs)):
+            # a fixed IVF factory on a gallery still too small to train it: exact search
+            # until it is twice as large as now (then open_index retries the factory)
+            flat, _ = default_factory(modality, 0)
+            idx = VectorIndex.empty(modality, dim, flat, {}, auto=False)
+            idx.model, idx.deferred = model, {"factory": factory, "samples": total}
+        else:
+            idx.model = model
+    if not idx.is_trained:
         rng = np.random.default_rng(0)
-        sample = vecs[rng.choice(len(vecs), min(len(vecs), 256 * 1024), replace=False)]
+        # binary IVF trains float k-means on the unpacked 1536 bits: keep its sample smaller
+        cap = 100_000 if modality == "finger" else 256 * 1024
+        sample = vecs[rng.choice(len(vecs), min(len(vecs), cap), replace=False)]
         idx.train(sample)
     for i in range(0, len(vecs), 200_000):
         idx.add(vecs[i:i + 200_000], ids[i:i + 200_000])
@@ -420,7 +443,9 @@ def open_index(store: GalleryStore, modality: str, *, save: bool = True,
             reason = f"descriptor {idx.descriptor} is not {descriptor_version(modality)}"
         elif idx.last_change > store.last_change():
             reason = f"index is ahead of the store (change {idx.last_change} > {store.last_change()})"
-        elif (fixed := configured_factory(store, modality)) is not None and fixed != idx.factory:
+        elif ((fixed := configured_factory(store, modality)) is not None and fixed != idx.factory
+              and not (idx.deferred.get("factory") == fixed
+                       and store.count(modality) < 2 * max(idx.deferred.get("samples", 0), 1))):
             reason = f"factory {idx.factory} is not the configured {fixed}"
     if reason is None:
         target = store.last_change()
