@@ -13,6 +13,7 @@ enrolments and deletions (through the service or ``locard ingest``) are seen at 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +29,8 @@ class Gallery:
     def __init__(self, store: str | Path, *, shortlist: int | None = None):
         self.path = Path(store)
         self._shortlist = shortlist
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="gallery")
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(1, thread_name_prefix="gallery")
         self._store: GalleryStore | None = None
         self._searcher: Searcher | None = None
         self._seen_change = -1
@@ -43,21 +45,33 @@ class Gallery:
     def _run(self, fn: Callable[[GalleryStore], T]) -> T:
         return fn(self._ensure())
 
+    def _submit(self, fn):
+        with self._lock:
+            if self._executor is None:  # closed, then used again (an app restarted in one process)
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="gallery")
+            return self._executor.submit(self._run, fn)
+
     def call(self, fn: Callable[[GalleryStore], T]) -> T:
         """Run ``fn(store)`` on the gallery thread and wait (for worker threads)."""
-        return self._executor.submit(self._run, fn).result()
+        return self._submit(fn).result()
 
     async def acall(self, fn: Callable[[GalleryStore], T]) -> T:
         """Run ``fn(store)`` on the gallery thread without blocking the event loop."""
-        return await asyncio.wrap_future(self._executor.submit(self._run, fn))
+        return await asyncio.wrap_future(self._submit(fn))
 
     def close(self) -> None:
+        """Close the store and stop the thread (a later call opens them again)."""
         def _close(st: GalleryStore) -> None:
             st.close()
             self._store = None
+            self._searcher = None
+            self._seen_change = -1
         if self._store is not None:
             self.call(_close)
-        self._executor.shutdown(wait=True)
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
 
     # -- operations (each runs on the gallery thread) ------------------------------------------
     def _searcher_now(self, st: GalleryStore) -> Searcher:

@@ -110,6 +110,7 @@ class JobRunner:
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is None:
+            self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="batch-jobs", daemon=True)
             self._thread.start()
             self._wake.set()
