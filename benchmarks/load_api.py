@@ -1,0 +1,199 @@
+"""Load check of the HTTP service: concurrent clients searching a 1,000+ subject gallery.
+
+Not a timed test: run by hand, results go to ``benchmarks/README.md`` (section API load).
+
+    python -m benchmarks.load_api --work /tmp/locard-load --clients 20 --seconds 60
+
+1. Gallery (built once in ``WORK/store``, reused afterwards): ``--subjects`` synthetic
+   fingers, one impression each (``locard synth fingerprints``, seed 606, identities
+   ``syn-NNNN``), plus impressions 1-2 of the 16 shipped sample fingers
+   (``data/samples/fingerprints``, identities ``sample-NNNN``), ingested with the indexer.
+2. ``locard serve`` on 127.0.0.1 (only), one examiner key.
+3. ``--clients`` concurrent clients (asyncio + httpx, one connection each) search with
+   impressions 3-4 of the sample fingers, round robin, for ``--seconds``; a separate probe
+   times ``/v1/health`` every 0.5 s meanwhile.  Every answer other than 200 is an error;
+   rank 1 must be the probe's finger.
+
+Prints and writes (``--json``) requests, errors, throughput, latency percentiles, rank-1
+rate and health latency under load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "data" / "samples" / "fingerprints"
+
+
+def build_gallery(work: Path, subjects: int, workers: int) -> Path:
+    from indexer.ingest import ingest, scan_source
+    from indexer.store import GalleryStore
+
+    store = work / "store"
+    if (store / "gallery.sqlite").exists():
+        with GalleryStore(store) as st:
+            if st.subject_count() >= subjects + 16:
+                print(f"gallery: reusing {store} ({st.subject_count()} subjects)")
+                return store
+    synth = work / "synth"
+    if not (synth / "labels.csv").exists() or len(scan_source(synth)) < subjects:
+        print(f"gallery: generating {subjects} synthetic fingers into {synth} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "locard", "synth", "fingerprints", str(synth), "--identities",
+                        str(subjects), "--impressions", "1", "--seed", "606", "--workers", str(workers)],
+                       cwd=ROOT, check=True)
+    items = [dataclasses.replace(it, identity=f"syn-{it.identity}") for it in scan_source(synth)][:subjects]
+    items += [dataclasses.replace(it, identity=f"sample-{it.identity}") for it in scan_source(SAMPLES)
+              if it.path.stem.endswith(("_1", "_2"))]
+    t0 = time.time()
+    with GalleryStore(store, create=True) as st:
+        rep = ingest(items, st, workers=workers)
+        print(f"gallery: {rep.added} added, {rep.failed} failed, {st.subject_count()} subjects "
+              f"in {time.time() - t0:.0f} s", flush=True)
+    return store
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def run_load(base: str, key: str, probes: list[tuple[str, bytes]], clients: int, seconds: float) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    rank1 = [0, 0]
+    health: list[float] = []
+    stop_at = time.perf_counter() + seconds
+
+    async def client(i: int) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=300,
+                                     limits=httpx.Limits(max_connections=1)) as c:
+            n = i
+            while time.perf_counter() < stop_at:
+                finger, data = probes[n % len(probes)]
+                n += clients
+                t0 = time.perf_counter()
+                try:
+                    r = await c.post("/v1/search", headers={"X-API-Key": key}, data={"top": "10"},
+                                     files=[("fingerprint", ("probe.png", data, "image/png"))])
+                except httpx.HTTPError as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors.append(f"{r.status_code}: {r.text[:200]}")
+                    continue
+                cands = r.json()["candidates"]
+                rank1[1] += 1
+                rank1[0] += bool(cands) and cands[0]["subject"] == f"sample-{finger}"
+
+    async def health_probe() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+            while time.perf_counter() < stop_at:
+                t0 = time.perf_counter()
+                r = await c.get("/v1/health")
+                if r.status_code == 200:
+                    health.append(time.perf_counter() - t0)
+                else:
+                    errors.append(f"health {r.status_code}")
+                await asyncio.sleep(0.5)
+
+    t_start = time.perf_counter()
+    await asyncio.gather(health_probe(), *(client(i) for i in range(clients)))
+    wall = time.perf_counter() - t_start
+    lat = np.array(latencies) * 1e3
+    h = np.array(health) * 1e3
+    return {
+        "clients": clients, "seconds": seconds, "wall_s": round(wall, 2), "requests": len(latencies),
+        "errors": len(errors), "error_samples": errors[:5],
+        "throughput_rps": round(len(latencies) / wall, 2),
+        "latency_ms": {p: round(float(np.percentile(lat, q)), 1) for p, q in
+                       (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))} if len(lat) else {},
+        "rank1": round(rank1[0] / rank1[1], 4) if rank1[1] else None,
+        "health_ms": {p: round(float(np.percentile(h, q)), 1) for p, q in (("p50", 50), ("p99", 99), ("max", 100))}
+        if len(h) else {},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", default="/tmp/locard-load", help="Folder for the synthetic set and the store.")
+    ap.add_argument("--subjects", type=int, default=1000, help="Synthetic gallery subjects (plus 16 samples).")
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--workers", type=int, default=2, help="Processes for synthesis and ingest.")
+    ap.add_argument("--json", help="Write the result here.")
+    args = ap.parse_args(argv)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    store = build_gallery(work, args.subjects, args.workers)
+
+    from api.database import ApiDatabase
+    from api.keys import create_key
+    from indexer.store import GalleryStore
+
+    key, _ = create_key(ApiDatabase(store), "examiner", "LOAD", "load check")
+    with GalleryStore(store) as st:
+        n_subjects, n_samples = st.subject_count(), st.count("finger")
+    probes = [(p.stem.split("_")[0], p.read_bytes()) for p in sorted((SAMPLES / "images").glob("*.png"))
+              if p.stem.endswith(("_3", "_4"))]
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(work / "server.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "locard", "serve", "--store", str(store), "--host", "127.0.0.1",
+                               "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        import httpx
+
+        t0 = time.time()
+        while True:
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.time() - t0 > 120:
+                raise RuntimeError("locard serve did not start; see " + str(work / "server.log"))
+            time.sleep(0.5)
+        # warm-up: load the indexes and compile what is compiled on first use
+        for finger, data in probes[:4]:
+            r = httpx.post(f"{base}/v1/search", headers={"X-API-Key": key}, timeout=300,
+                           files=[("fingerprint", ("p.png", data, "image/png"))])
+            r.raise_for_status()
+        print(f"load: {args.clients} clients x {args.seconds:.0f} s against {n_subjects} subjects "
+              f"({n_samples} finger samples) ...", flush=True)
+        result = asyncio.run(run_load(base, key, probes, args.clients, args.seconds))
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+    result.update({"gallery_subjects": n_subjects, "gallery_finger_samples": n_samples,
+                   "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
+                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    print(json.dumps(result, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0 if result["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
