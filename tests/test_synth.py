@@ -224,3 +224,25 @@ def test_samples_are_a_valid_set_the_generator_reproduces(tmp_path):
     for s in first:
         rel = s.path.relative_to(SAMPLES)
         assert (tmp_path / rel).read_bytes() == s.path.read_bytes(), rel
+
+
+# --- scoring an extractor against the ground truth -------------------------------------
+
+def test_score_of_the_ground_truth_against_itself_is_perfect():
+    from benchmarks.synth.extractor_score import score_minutiae
+
+    doc, truth = read_groundtruth(SAMPLES / "groundtruth" / "0001_1.json")
+    s = score_minutiae(truth, truth)
+    assert s.recall == 1.0 and s.precision == 1.0 and s.same_type == s.paired
+    turned = type(truth)(truth.x + 2.0, truth.y - 2.0, np.mod(truth.direction + np.pi, 2 * np.pi), truth.kind)
+    s = score_minutiae(truth, turned)
+    assert s.recall == 1.0 and np.allclose(s.direction_errors, np.pi)
+
+
+def test_locard_extractor_finds_the_ground_truth_minutiae():
+    """Positions and (turned) directions of matcher.fingerprint agree with the ground truth."""
+    from benchmarks.synth.extractor_score import score_set
+
+    s = score_set(SAMPLES, limit=6).summary()
+    assert s["recall"] >= 0.5 and s["precision"] >= 0.6, s
+    assert s["direction_error_median_deg"] <= 20, s
