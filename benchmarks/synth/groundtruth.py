@@ -169,8 +169,7 @@ def _snap(angle: float, orientation: float) -> float:
     return float(np.mod(orientation + (0.0 if abs(d) <= np.pi / 2 else np.pi), 2 * np.pi))
 
 
-def extract_minutiae(ridges: np.ndarray, mask: np.ndarray, orientation: np.ndarray,
-                     singularities=None) -> Minutiae:
+def extract_minutiae(ridges: np.ndarray, mask: np.ndarray, orientation: np.ndarray) -> Minutiae:
     """Minutiae of a noise-free ridge map.
 
     Parameters
@@ -182,8 +181,6 @@ def extract_minutiae(ridges: np.ndarray, mask: np.ndarray, orientation: np.ndarr
         edge are dropped.
     orientation : (H, W) float array
         Ridge orientation, radians; gives the precise direction angle.
-    singularities : Singularities, optional
-        Unused at present (kept for callers that want to filter near cores).
 
     Returns
     -------

@@ -184,5 +184,5 @@ def make_master(kind: str, rng: np.random.Generator, shape: tuple[int, int] = MA
     ridges = grow_ridges(theta.astype(np.float32), period, rng, seeds=n_seeds)
     mask = area_mask(shape, area)
     ridges = clean_ridge_map(ridges)
-    minutiae = extract_minutiae(ridges, mask, theta, sing)
+    minutiae = extract_minutiae(ridges, mask, theta)
     return Master(kind, ridges, mask, theta.astype(np.float32), period, sing, area, minutiae)
