@@ -246,3 +246,12 @@ def test_locard_extractor_finds_the_ground_truth_minutiae():
     s = score_set(SAMPLES, limit=6).summary()
     assert s["recall"] >= 0.5 and s["precision"] >= 0.6, s
     assert s["direction_error_median_deg"] <= 20, s
+
+
+def test_contact_sheet_works_without_real_images(tmp_path):
+    from benchmarks.synth.preview import contact_sheet
+
+    out = contact_sheet(SAMPLES, tmp_path / "sheet.png", rows=2, impressions=2,
+                        real_root=tmp_path / "no-such-folder")
+    sheet = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
+    assert sheet is not None and sheet.shape[0] == 2 * (384 + 18) and sheet.shape[1] == 3 * 288
