@@ -44,11 +44,21 @@ from .errors import IndexFileError
 from .store import GalleryStore
 
 #: Index file format version written by this build.
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 MAGIC = b"LCIX"
 _HEAD = struct.Struct("<4sHI")
 
 FINGER_DIM_BITS = 1536
+#: FAISS label of a finger vector = sample id * FINGER_LABEL_SHIFT + popcount of its code
+#: (format 2): search gets each hit's set-bit count for free, to normalise Hamming
+#: distances as MCC does, and a sample's vectors are removed as one id range.
+FINGER_LABEL_SHIFT = 2048
+_POP8 = np.array([bin(i).count("1") for i in range(256)], np.int64)
+
+
+def popcounts(codes: np.ndarray) -> np.ndarray:
+    """Set bits per row of bit-packed uint8 codes."""
+    return _POP8[np.asarray(codes, np.uint8)].sum(axis=1)
 #: Compact (remove tombstones by rebuilding) when they exceed this share of the vectors.
 TOMBSTONE_COMPACT_SHARE = 0.2
 
@@ -194,27 +204,57 @@ class VectorIndex:
         """Add vectors (rows) with their sample ids (int64, one per row)."""
         if len(vectors) == 0:
             return
+        ids = np.ascontiguousarray(ids, np.int64)
         if self.modality == "finger":
             vectors = np.ascontiguousarray(vectors, np.uint8)
+            ids = ids * FINGER_LABEL_SHIFT + popcounts(vectors)
         else:
             vectors = np.ascontiguousarray(vectors, np.float32)
-        self.index.add_with_ids(vectors, np.ascontiguousarray(ids, np.int64))
+        self.index.add_with_ids(vectors, ids)
 
     def remove(self, ids: Iterable[int]) -> None:
+        """Remove every vector of these sample ids (or tombstone them where FAISS cannot)."""
         ids = np.fromiter(ids, np.int64)
         if len(ids) == 0:
             return
         try:
-            self.index.remove_ids(ids)
+            if self.modality == "finger":
+                for i in ids.tolist():
+                    self.index.remove_ids(faiss.IDSelectorRange(i * FINGER_LABEL_SHIFT, (i + 1) * FINGER_LABEL_SHIFT))
+            else:
+                self.index.remove_ids(ids)
         except RuntimeError:  # e.g. HNSW: no removal; hide until compaction
             self.tombstones.update(int(i) for i in ids)
 
+    def _sample_ids(self, labels: np.ndarray) -> np.ndarray:
+        if self.modality != "finger":
+            return labels
+        return np.where(labels >= 0, labels // FINGER_LABEL_SHIFT, -1)
+
     def ids(self) -> np.ndarray:
         """The distinct sample ids present (tombstones excluded)."""
-        ids = np.unique(faiss.vector_to_array(self.index.id_map))
+        ids = np.unique(self._sample_ids(faiss.vector_to_array(self.index.id_map)))
         if self.tombstones:
             ids = ids[~np.isin(ids, np.fromiter(self.tombstones, np.int64))]
         return ids
+
+    def search_labels(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest vectors of each query, as FAISS labels (tombstoned samples dropped)."""
+        if self.ntotal == 0:
+            q = len(queries)
+            return np.zeros((q, 0), np.float32), np.zeros((q, 0), np.int64)
+        extra = min(len(self.tombstones), 4 * k) if self.tombstones else 0
+        kk = min(k + extra, self.ntotal)
+        if self.modality == "finger":
+            d, i = self.index.search(np.ascontiguousarray(queries, np.uint8), kk)
+        else:
+            d, i = self.index.search(np.ascontiguousarray(queries, np.float32), kk)
+        if self.tombstones:
+            dead = np.isin(self._sample_ids(i), np.fromiter(self.tombstones, np.int64))
+            i = np.where(dead, -1, i)
+            order = np.argsort(dead, axis=1, kind="stable")
+            d, i = np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
+        return d[:, :k], i[:, :k]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """k nearest vectors of each query.
@@ -227,21 +267,20 @@ class VectorIndex:
         ids : (q, k) int64
             Sample ids, -1 where fewer than ``k`` vectors exist.
         """
-        if self.ntotal == 0:
-            q = len(queries)
-            return np.zeros((q, 0), np.float32), np.zeros((q, 0), np.int64)
-        extra = min(len(self.tombstones), 4 * k) if self.tombstones else 0
-        kk = min(k + extra, self.ntotal)
-        if self.modality == "finger":
-            d, i = self.index.search(np.ascontiguousarray(queries, np.uint8), kk)
-        else:
-            d, i = self.index.search(np.ascontiguousarray(queries, np.float32), kk)
-        if self.tombstones:
-            dead = np.isin(i, np.fromiter(self.tombstones, np.int64))
-            i = np.where(dead, -1, i)
-            order = np.argsort(dead, axis=1, kind="stable")
-            d, i = np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
-        return d[:, :k], i[:, :k]
+        d, labels = self.search_labels(queries, k)
+        return d, self._sample_ids(labels)
+
+    def search_finger(self, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`search` for finger codes, plus each hit's set-bit count.
+
+        Returns
+        -------
+        distances : (q, k) int32, Hamming, bits
+        ids : (q, k) int64 sample ids (-1 = none)
+        popcounts : (q, k) int64 set bits of each hit's code
+        """
+        d, labels = self.search_labels(codes, k)
+        return d, self._sample_ids(labels), np.where(labels >= 0, labels % FINGER_LABEL_SHIFT, 0)
 
     def needs_compaction(self) -> bool:
         return len(self.tombstones) > TOMBSTONE_COMPACT_SHARE * max(self.ntotal, 1)

@@ -4,9 +4,9 @@ Fingerprints, two stages:
 
 1. **Shortlist** -- every usable MCC cylinder of the probe asks the binary FAISS
    index for its ``k_per_minutia`` nearest gallery cylinders (Hamming).  Each hit
-   votes for its sample with ``1 - d / d_k`` (``d`` its distance, ``d_k`` the distance of
-   the query's ``k``-th neighbour, so the weight adapts to how crowded the
-   neighbourhood is); a sample keeps only its best vote per probe minutia, and the
+   votes for its sample with the binary-MCC similarity ``1 - d / (|a| + |b|)`` (``d``
+   the Hamming distance, ``|a|``, ``|b|`` the set bits of the two cylinders; the index
+   label carries ``|b|``); a sample keeps only its best vote per probe minutia, and the
    votes are summed.  The ``shortlist`` samples with the most votes go on.
 2. **Re-rank** -- the 1:1 comparator scores the probe against each shortlisted
    template (:func:`matcher.fingerprint.comparison.compare_scores`); the paired
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ProbeError
-from .faiss_index import VectorIndex, finger_codes, open_index
+from .faiss_index import VectorIndex, finger_codes, open_index, popcounts
 from .fusion import common_scale, expected_fpir, fused_threshold, load_calibration
 from .store import GalleryStore
 
@@ -172,7 +172,8 @@ class SearchResult:
                 "candidates": [c.as_dict() for c in self.candidates]}
 
 
-def finger_votes(distances: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def finger_votes(distances: np.ndarray, ids: np.ndarray, probe_popcounts: np.ndarray | None = None,
+                 gallery_popcounts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Stage-1 votes per sample from the k-NN lists of the probe's cylinders.
 
     Parameters
@@ -181,26 +182,41 @@ def finger_votes(distances: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np
         Hamming distances, bits, each row ascending.
     ids : (m, k) int64
         Sample ids (-1 = none).
+    probe_popcounts : (m,) int, optional
+        Set bits of each probe cylinder.
+    gallery_popcounts : (m, k) int, optional
+        Set bits of each hit.  With both, a hit weighs its MCC-style similarity
+        ``1 - d / (|a| + |b|)`` (a sparse cylinder is near everything in raw Hamming
+        distance; normalising stops sparse distractors from collecting votes).
+        Without, ``1 - d / d_k`` (``d_k``: the row's k-th distance).
 
     Returns
     -------
     sample_ids, votes : arrays, votes descending
+        A sample keeps its best vote per probe cylinder; votes are summed over cylinders.
     """
     m, k = ids.shape
     if m == 0 or k == 0:
         return np.zeros(0, np.int64), np.zeros(0)
     d = distances.astype(np.float64)
-    dk = np.maximum(d[:, -1:], 1.0)
-    w = np.clip(1.0 - d / dk, 0.0, None)
+    if probe_popcounts is not None and gallery_popcounts is not None:
+        w = 1.0 - d / np.maximum(np.asarray(probe_popcounts, np.float64)[:, None] + gallery_popcounts, 1.0)
+    else:
+        dk = np.maximum(d[:, -1:], 1.0)
+        w = 1.0 - d / dk
+    w = np.clip(w, 0.0, None)
     rows = np.repeat(np.arange(m), k)
     sid, w = ids.ravel(), w.ravel()
     ok = (sid >= 0) & (w > 0)
     rows, sid, w = rows[ok], sid[ok], w[ok]
     if len(sid) == 0:
         return np.zeros(0, np.int64), np.zeros(0)
-    # best vote per (probe minutia, sample): rows are sorted by distance, so the first is the best
+    # best vote per (probe cylinder, sample)
     key = sid * m + rows
-    _, first = np.unique(key, return_index=True)
+    order = np.lexsort((-w, key))
+    key, sid, w = key[order], sid[order], w[order]
+    first = np.ones(len(key), bool)
+    first[1:] = key[1:] != key[:-1]
     sid, w = sid[first], w[first]
     uniq, inv = np.unique(sid, return_inverse=True)
     votes = np.bincount(inv, weights=w)
@@ -308,8 +324,8 @@ class Searcher:
         codes = finger_codes(probe.template)
         if len(codes) == 0:
             return [], np.zeros(0), []
-        d, i = idx.search(codes, min(self.k_per_minutia, idx.ntotal))
-        sids, votes = finger_votes(d, i)
+        d, i, pops = idx.search_finger(codes, min(self.k_per_minutia, idx.ntotal))
+        sids, votes = finger_votes(d, i, popcounts(codes), pops)
         owners = self.owners["finger"]
         keep = [s for s in sids.tolist() if s in owners
                 and (probe.finger_position == 0 or owners[s][2] in (0, probe.finger_position))]

@@ -174,6 +174,11 @@ def test_finger_votes_best_per_minutia():
     assert got[7] == pytest.approx(0.75)
     assert got[9] == pytest.approx(1 - 50 / 60)
     assert sids[0] == 8
+    # normalised by the set bits of both cylinders: a sparse hit weighs less
+    sids, votes = finger_votes(np.array([[10, 12]]), np.array([[1, 2]]), np.array([50]), np.array([[10, 60]]))
+    got = dict(zip(sids.tolist(), votes.tolist()))
+    assert got[1] == pytest.approx(1 - 10 / 60) and got[2] == pytest.approx(1 - 12 / 110)
+    assert sids[0] == 2
 
 
 def test_fusion_helpers():
