@@ -240,7 +240,7 @@ def test_score_of_the_ground_truth_against_itself_is_perfect():
 
 
 def test_locard_extractor_finds_the_ground_truth_minutiae():
-    """Positions and (turned) directions of matcher.fingerprint agree with the ground truth."""
+    """Positions and directions of matcher.fingerprint agree with the ground truth."""
     from benchmarks.synth.extractor_score import score_set
 
     s = score_set(SAMPLES, limit=6).summary()

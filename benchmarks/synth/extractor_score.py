@@ -4,10 +4,8 @@ Pairing is one-to-one and greedy by distance: each ground-truth minutia, nearest
 first, takes the closest unused extracted minutia within ``tolerance`` pixels.
 
 Direction convention: the ground truth points *into* the ridge for an ending and
-between the branches for a bifurcation (see :mod:`benchmarks.synth`).
-``matcher.fingerprint`` points the opposite way (measured: median difference 178
-degrees on 120 generated images), so :func:`score_set` turns its directions by pi
-(``flip=True``) before comparing.
+between the branches for a bifurcation (see :mod:`benchmarks.synth`), as
+``matcher.fingerprint`` does (the ANSI/NIST and ISO convention).
 
 Run ``python -m benchmarks.synth.extractor_score SET [--limit N]``.
 """
@@ -85,25 +83,24 @@ def score_minutiae(truth: Minutiae, found: Minutiae, tolerance: float = 10.0) ->
     return MinutiaScore(len(truth), len(found), paired, same, tuple(errors))
 
 
-def locard_minutiae(image_bytes: bytes, flip: bool = True) -> Minutiae:
-    """Minutiae of ``matcher.fingerprint`` in the ground truth's convention."""
+def locard_minutiae(image_bytes: bytes) -> Minutiae:
+    """Minutiae of ``matcher.fingerprint``."""
     from matcher import fingerprint as fp
 
     m = fp.extract(image_bytes, ppi=500).minutiae
     kind = np.where(m["type"] == int(fp.MinutiaType.BIFURCATION), BIFURCATION, ENDING).astype(np.int8)
-    direction = np.mod(m["direction"].astype(np.float64) + (np.pi if flip else 0.0), 2 * np.pi)
+    direction = m["direction"].astype(np.float64)
     return Minutiae(m["x"].astype(np.float64), m["y"].astype(np.float64), direction, kind)
 
 
-def score_set(root: str | Path, limit: int | None = None, tolerance: float = 10.0,
-              flip: bool = True) -> MinutiaScore:
+def score_set(root: str | Path, limit: int | None = None, tolerance: float = 10.0) -> MinutiaScore:
     """Score ``matcher.fingerprint`` on the first ``limit`` images of a generated set."""
     root = Path(root)
     files = sorted((root / "groundtruth").glob("*.json"))[:limit]
     total = MinutiaScore(0, 0, 0, 0, ())
     for f in files:
         doc, truth = read_groundtruth(f)
-        total = total + score_minutiae(truth, locard_minutiae((root / doc["file"]).read_bytes(), flip),
+        total = total + score_minutiae(truth, locard_minutiae((root / doc["file"]).read_bytes()),
                                        tolerance)
     return total
 
@@ -113,9 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("set", help="folder written by 'locard synth fingerprints'")
     parser.add_argument("--limit", type=int, default=None, help="first N images only")
     parser.add_argument("--tolerance", type=float, default=10.0, help="pairing distance, pixels")
-    parser.add_argument("--no-flip", action="store_true", help="compare directions as extracted")
     args = parser.parse_args(argv)
-    score = score_set(args.set, args.limit, args.tolerance, flip=not args.no_flip)
+    score = score_set(args.set, args.limit, args.tolerance)
     print(json.dumps(score.summary()))
 
 

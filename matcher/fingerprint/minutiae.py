@@ -3,12 +3,13 @@
 Candidates are skeleton pixels with crossing number 1 (ridge ending) or 3
 (bifurcation).  Each is traced along its ridge(s) for a few pixels; the traces
 give its direction and expose the artefacts of skeletons (spurs, bridges, short
-islands, broken ridges), which are removed.  Direction convention, chosen so
-that a ridge ending and the valley bifurcation it becomes under ridge/valley
-inversion point the same way:
+islands, broken ridges), which are removed.  Direction convention, that of
+ANSI/NIST-ITL and ISO/IEC 19794-2 (the minutia points along the gap between the
+two branches of its "Y", so a ridge ending and the valley bifurcation it becomes
+under ridge/valley inversion point the same way):
 
-- ending: from the ridge body towards the tip;
-- bifurcation: from the fork along the single stem ridge.
+- ending: from the tip into the ridge body;
+- bifurcation: from the fork between the two branches, away from the stem.
 
 Angles are radians in ``[0, 2*pi)``, measured from the image x axis towards the
 image y axis (rows grow downwards).  Positions are pixels at 500 ppi.
@@ -212,12 +213,12 @@ def detect_minutiae(skeleton: np.ndarray, mask: np.ndarray, orientation: np.ndar
             keep[i] = False
             continue
         if kind[i] == MinutiaType.ENDING:
-            direction[i] = vec[0] + np.pi  # from the body towards the tip
+            direction[i] = vec[0]  # the trace runs from the tip into the ridge
         elif len(vec) == 3:
             v = np.array(vec)
-            # the stem is the branch farthest from the other two
+            # the stem is the branch farthest from the other two; point away from it
             gaps = [_angle_diff(v[(k + 1) % 3], v[(k + 2) % 3]) for k in range(3)]
-            direction[i] = v[int(np.argmin(gaps))]
+            direction[i] = v[int(np.argmin(gaps))] + np.pi
         else:
             keep[i] = False
     # Snap to the (smoother) orientation field, keeping the traced sense.
@@ -233,8 +234,9 @@ def detect_minutiae(skeleton: np.ndarray, mask: np.ndarray, orientation: np.ndar
         ii, jj = np.nonzero(np.triu(d < 1.6 * ridge_period, 1))
         for a, b in zip(ii, jj):
             facing = _angle_diff(direction[e[a]], direction[e[b]] + np.pi) < np.pi / 5
+            # a gap in one ridge: b lies straight ahead of a's tip, opposite a's direction
             link = np.arctan2(p[b, 1] - p[a, 1], p[b, 0] - p[a, 0])
-            aligned = _angle_diff(direction[e[a]], link) < np.pi / 4
+            aligned = _angle_diff(direction[e[a]] + np.pi, link) < np.pi / 4
             if facing and aligned:
                 keep[e[a]] = keep[e[b]] = False
 
