@@ -62,6 +62,16 @@ async def enrol_subject(
     return await service.enrol(caller, images, parse_shared(shared_with), reference)
 
 
+@v1.post("/subjects/{subject_id}/encounters", status_code=201, response_model=S.Enrolment,
+         responses={**IMAGE_ERRORS, 404: PROBLEM}, tags=["subjects"])
+async def add_encounter(caller: Bureau, service: Service, subject_id: SubjectId, fingerprint: FingerprintFiles = None,
+                        finger_position: FingerPositions = None, face: FaceFiles = None,
+                        ppi: Ppi = 500.0) -> S.Enrolment:
+    """Add a new encounter (more images) to a subject your bureau owns; nothing stored is overwritten."""
+    images = await read_images(service, fingerprint, finger_position, face, ppi)
+    return await service.enrol(caller, images, None, "", existing=subject_id)
+
+
 @v1.get("/subjects", response_model=S.SubjectPage, responses=AUTH_ERRORS, tags=["subjects"])
 async def list_subjects(caller: Reader, service: Service, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> S.SubjectPage:

@@ -141,8 +141,15 @@ class QueryService:
         return S.SubjectPage(items=items, offset=offset, limit=limit, total=len(visible))
 
     async def enrol(self, caller: KeyRecord, images: list[ImageInput], shared_with: tuple[str, ...] | None,
-                    reference: str) -> S.Enrolment:
-        name = "sub_" + secrets.token_hex(8)
+                    reference: str, existing: str | None = None) -> S.Enrolment:
+        """Enrol a new subject, or (``existing``) add a new encounter to a subject the caller's bureau owns."""
+        if existing is not None:
+            rule = await run_sync(self.access.get, existing)
+            if not rule.visible_to(caller.bureau) or not await self._exists(existing):
+                raise _not_found(existing)
+            if rule.owner != caller.bureau:
+                raise Problem(403, f"only the owning bureau ({rule.owner}) may add samples to {existing!r}")
+        name = existing or "sub_" + secrets.token_hex(8)
         store = self.config.store
         limits = self.config.limits
         async with anyio.create_task_group() as tg:
@@ -168,7 +175,7 @@ class QueryService:
                     source=str(e.item.path),
                     metadata={"image_sha256": e.sha256, "filename": im.filename[:200], "ppi": im.ppi,
                               "bureau": caller.bureau})))
-        record = {**_who(caller), "action": "enrol", "subject": name,
+        record = {**_who(caller), "action": "enrol" if existing is None else "enrol-encounter", "subject": name,
                   "images": [{"sha256": o.image_sha256, "modality": o.modality, "accepted": o.accepted,
                               "error": o.error} for o in outcomes]}
         if not new:
@@ -177,7 +184,8 @@ class QueryService:
                           type_=TYPE_BASE + "failure-to-enrol",
                           images=[o.model_dump() for o in outcomes])
         # the access rule exists before any sample does: the record is never briefly visible to all
-        await run_sync(self.access.set, name, caller.bureau, shared_with, reference)
+        if existing is None:
+            await run_sync(self.access.set, name, caller.bureau, shared_with, reference)
         ids = await self.gallery.acall(self.gallery.add([s for _, s in new], f"api:{caller.bureau}"))
         for (i, _), sid in zip(new, ids):
             if sid is None:
@@ -187,7 +195,9 @@ class QueryService:
                 outcomes[i] = outcomes[i].model_copy(update={"sample_id": sid})
         await run_sync(self.audit.append, {**record, "outcome": "enrolled",
                                            "samples": [s for s in ids if s is not None],
-                                           "shared_with": "all" if shared_with is None else list(shared_with)})
+                                           "shared_with": "all" if shared_with is None else list(shared_with)}
+                       if existing is None else {**record, "outcome": "enrolled",
+                                                 "samples": [s for s in ids if s is not None]})
         return S.Enrolment(subject=await self.read_subject(caller, name), images=outcomes)
 
     async def set_access(self, caller: KeyRecord, subject: str, shared_with: tuple[str, ...] | None) -> S.SubjectOut:

@@ -189,6 +189,7 @@ def _routes(w: World):
         ("GET", f"/v1/subjects/{w.public}", {}, {"examiner", "bureau"}, 200),
         ("POST", "/v1/subjects", {"files": [("fingerprint", ("e.png", b"junk"))]}, {"bureau"}, 422),
         ("DELETE", "/v1/subjects/sub_doesnotexist", {}, {"bureau"}, 404),
+        ("POST", "/v1/subjects/sub_doesnotexist/encounters", probe, {"bureau"}, 404),
         ("PUT", f"/v1/subjects/{w.public}/access", {"json": {"shared_with": None}}, {"bureau"}, 200),
         ("POST", "/v1/search", probe, {"examiner", "bureau"}, 200),
         ("POST", "/v1/verify", {**probe, "data": {"subject": w.public}}, {"examiner"}, 200),
@@ -495,3 +496,15 @@ def test_metrics_in_prometheus_format(world):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     assert 'locard_http_requests_total{method="GET",route="/v1/health",status="200"}' in r.text
     assert "locard_http_request_seconds_bucket" in r.text and "locard_batch_jobs" in r.text
+
+
+def test_new_encounter_only_by_the_owner(world):
+    c = world.client
+    sub = world.enrol("DE", ["0014_1"], "all")["subject"]["id"]
+    files = [("fingerprint", ("b.png", fp("0014_2")))]
+    assert c.post(f"/v1/subjects/{sub}/encounters", headers=world.h("FR", "bureau"), files=files).status_code == 403
+    r = c.post(f"/v1/subjects/{sub}/encounters", headers=world.h("DE", "bureau"), files=files)
+    assert r.status_code == 201, r.text
+    assert r.json()["subject"]["encounters"] == 2 and r.json()["subject"]["finger_samples"] == 2
+    hidden = c.post(f"/v1/subjects/{world.secret}/encounters", headers=world.h("DE", "bureau"), files=files)
+    assert hidden.status_code == 404
