@@ -5,10 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from matcher.fingerprint.resolution import WORKING_PPI, rescale_to_working_ppi
 from matcher.imageio import decode_image
 
 #: Resolution the peers' matchers are tuned for (NBIS, SourceAFIS, LEADER, MCC).
-PEER_PPI = 500.0
+PEER_PPI = WORKING_PPI
 
 
 def gray_at_500ppi(data: bytes, ppi: float) -> np.ndarray:
@@ -17,17 +18,10 @@ def gray_at_500ppi(data: bytes, ppi: float) -> np.ndarray:
     Every peer's matcher measures distances in pixels tuned for 500 ppi (Bozorth3's
     tolerances, MCC's cylinder radius, SourceAFIS's edge lengths), and not all of
     them take a resolution argument, so the image itself is resampled (area
-    interpolation when shrinking, cubic when enlarging), the same way for all.
+    interpolation when shrinking, cubic when enlarging), exactly as locard's own
+    pipeline does.
     """
-    gray = decode_image(data).pixels
-    if ppi <= 0:
-        raise ValueError(f"ppi must be positive, got {ppi}")
-    scale = PEER_PPI / float(ppi)
-    if abs(scale - 1.0) < 1e-3:
-        return gray
-    h, w = gray.shape
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    return rescale_to_working_ppi(decode_image(data).pixels, ppi)
 
 
 def png_bytes(gray: np.ndarray) -> bytes:
