@@ -141,3 +141,33 @@ def test_real_faces_rank1_and_bureau_restriction(server):
     probe = [("face", ("q.jpg", (LFW / "Tony_Blair" / "Tony_Blair_0002.jpg").read_bytes()))]
     r = client.post("/v1/search", headers={"X-API-Key": keys[("examiner", "DE")]}, files=probe, data={"top": "100"})
     assert r.status_code == 200 and ids["Tony_Blair"] not in r.text
+
+
+def test_concurrent_enrolments_and_searches_keep_the_store_consistent(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, keys, store = server
+    kb, ke = keys[("bureau", "FR")], keys[("examiner", "FR")]
+    fingers = ["0014", "0015", "0016", "0010", "0009", "0008"]
+
+    def enrol(f):
+        return f, _enrol(client, kb, [("fingerprint", (f"{f}_1.png", (SAMPLES / f"{f}_1.png").read_bytes())),
+                                      ("fingerprint", (f"{f}_2.png", (SAMPLES / f"{f}_2.png").read_bytes()))])
+
+    def search(f):
+        r = client.post("/v1/search", headers={"X-API-Key": ke},
+                        files=[("fingerprint", ("p.png", (SAMPLES / "0012_4.png").read_bytes()))])
+        return r.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        enrolled = pool.map(enrol, fingers)
+        searched = pool.map(search, fingers)
+        ids = dict(enrolled)
+        assert list(searched) == [200] * len(fingers)
+    for f in fingers:
+        assert _rank1(client, ke, [("fingerprint", ("p.png", (SAMPLES / f"{f}_3.png").read_bytes()))]) == ids[f]
+    check = subprocess.run([sys.executable, "-m", "locard", "check", "--store", str(store)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    r = client.get("/v1/audit/verify", headers={"X-API-Key": keys[("auditor", "FR")]})
+    assert r.json()["intact"] is True
