@@ -35,7 +35,7 @@ FingerprintFiles = Annotated[list[UploadFile] | None, File(description="Fingerpr
 FingerPositions = Annotated[list[int] | None, Form(
     description="ANSI/NIST finger position (0 unknown, 1-10) of each fingerprint image, in order")]
 FaceFiles = Annotated[list[UploadFile] | None, File(description="Face images (repeat the field)")]
-Ppi = Annotated[float, Form(gt=50, le=5000, description="Capture resolution of the fingerprint images")]
+Ppi = Annotated[float, Form(ge=250, le=2000, description="Capture resolution of the fingerprint images (ppi)")]
 Fmr = Annotated[float, Form(gt=0, le=1, description="Target false match rate of the decision threshold")]
 
 v1 = APIRouter(prefix="/v1")

@@ -107,8 +107,15 @@ def make_evidence(probe_bytes: bytes, ppi: float, finger_position: int, samples,
     """
     from matcher.fingerprint import Template, compare, run_pipeline
 
-    pixels = check_image(probe_bytes, limits)
-    ext = run_pipeline(pixels, ppi)
+    from .extraction import UnprocessableImage
+
+    pixels = check_image(probe_bytes, limits, ppi)
+    try:
+        ext = run_pipeline(pixels, ppi)
+    except LocardError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bad input is never a 5xx
+        raise UnprocessableImage(f"the image could not be processed ({type(exc).__name__})") from None
     candidates = [s for s in samples if s.modality == "finger"
                   and (sample_id is None or s.id == sample_id)
                   and (not finger_position or s.finger_position in (0, finger_position))]

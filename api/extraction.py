@@ -14,6 +14,7 @@ sample's metadata (``image_sha256``).
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +22,11 @@ import numpy as np
 
 from indexer.ingest import Extracted, SourceItem, extract_item
 from indexer.search import Probe, probe_from_image
-from matcher.errors import ImageTooLargeError
+from matcher.errors import ImageError, ImageTooLargeError
 from matcher.imageio import decode_image
 
 IMAGES_DIR = "api-images"
+log = logging.getLogger("locard.api")
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,20 @@ class Limits:
     max_images: int = 20
 
 
-def check_image(data: bytes, limits: Limits) -> np.ndarray:
-    """Decode with the service's limits (raises a typed ImageError)."""
+def check_image(data: bytes, limits: Limits, ppi: float | None = None) -> np.ndarray:
+    """Decode with the service's limits (raises a typed ImageError).
+
+    With ``ppi`` (fingerprints) the limit also holds for the image rescaled to 500 ppi.
+    """
     if len(data) > limits.max_image_bytes:
         raise ImageTooLargeError(f"image is {len(data)} bytes; the limit is {limits.max_image_bytes}")
-    return decode_image(data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels).pixels
+    pixels = decode_image(data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels).pixels
+    if ppi is not None:
+        scaled = pixels.shape[0] * pixels.shape[1] * (500.0 / ppi) ** 2
+        if scaled > limits.max_image_pixels:
+            raise ImageTooLargeError(f"at {ppi:g} ppi the image is {scaled:.0f} pixels once rescaled to 500 ppi; "
+                                     f"the limit is {limits.max_image_pixels}")
+    return pixels
 
 
 def image_path(store: Path, sha: str) -> Path:
@@ -58,7 +69,7 @@ def enrol_image(store: Path, data: bytes, subject: str, modality: str, finger_po
     sha = hashlib.sha256(data).hexdigest()
     item = SourceItem(image_path(store, sha), subject, modality, finger_position, ppi)
     try:
-        check_image(data, limits)
+        check_image(data, limits, ppi if modality == "finger" else None)
     except LocardError as exc:
         return Extracted(item, sha, error=type(exc).__name__, reason=str(exc))
     path = item.path
@@ -70,7 +81,19 @@ def enrol_image(store: Path, data: bytes, subject: str, modality: str, finger_po
     return extract_item(item, sha)
 
 
+class UnprocessableImage(ImageError):
+    """The matcher failed on an image in a way it did not name (logged; answered as 422, never 5xx)."""
+
+
 def probe(data: bytes, modality: str, finger_position: int, ppi: float, limits: Limits, label: str = "") -> Probe:
-    """A search probe from image bytes (raises typed locard errors)."""
-    check_image(data, limits)
-    return probe_from_image(data, modality, finger_position=finger_position, ppi=ppi, label=label)
+    """A search probe from image bytes (raises typed locard errors only)."""
+    from matcher.errors import LocardError
+
+    check_image(data, limits, ppi if modality == "finger" else None)
+    try:
+        return probe_from_image(data, modality, finger_position=finger_position, ppi=ppi, label=label)
+    except LocardError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bad input is never a 5xx
+        log.exception("extraction failed on a %s probe (%d bytes)", modality, len(data))
+        raise UnprocessableImage(f"the image could not be processed ({type(exc).__name__})") from None

@@ -192,7 +192,7 @@ class JobManifest(BaseModel):
     probes: list[JobManifestItem] = Field(min_length=1, max_length=100_000)
     top: int = Field(10, ge=1, le=100)
     fmr: float = Field(1e-3, gt=0, le=1)
-    ppi: float = Field(500.0, gt=50, le=5000)
+    ppi: float = Field(500.0, ge=250, le=2000)
 
 
 class JobOut(BaseModel):
