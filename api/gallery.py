@@ -104,10 +104,6 @@ class Gallery:
         return lambda st: st.subjects()
 
     @staticmethod
-    def subject_names() -> Callable[[GalleryStore], list[str]]:
-        return lambda st: [r[0] for r in st.con.execute("SELECT name FROM subjects ORDER BY name")]
-
-    @staticmethod
     def samples_with_templates(name: str) -> Callable[[GalleryStore], list[Sample]]:
         def run(st: GalleryStore) -> list[Sample]:
             _, samples = st.subject(name)
@@ -115,13 +111,5 @@ class Gallery:
         return run
 
     @staticmethod
-    def sample(sample_id: int) -> Callable[[GalleryStore], Sample | None]:
-        return lambda st: next(iter(st.samples(ids=[sample_id])), None)
-
-    @staticmethod
     def delete(name: str) -> Callable[[GalleryStore], list[int]]:
         return lambda st: st.delete_subject(name, reason="deleted through the HTTP service")
-
-    @staticmethod
-    def subject_count() -> Callable[[GalleryStore], int]:
-        return lambda st: st.subject_count()
