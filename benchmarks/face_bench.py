@@ -376,8 +376,9 @@ def run(
             }
         report.update({k: v for k, v in report["systems"][systems[0].name].items() if k != "model"})
         table = Table(title=f"LFW pairs: {pairs}")
-        for col in ("system", "accuracy", "eer", "FTE", "ms/face"):
-            table.add_column(col)
+        table.add_column("system", no_wrap=True)
+        for col in ("accuracy", "eer", "FTE", "ms/face"):
+            table.add_column(col, justify="right")
         for name, r in report["systems"].items():
             table.add_row(name, f"{100 * r['accuracy']:.2f} % ± {100 * r['accuracy_std']:.2f}",
                           f"{100 * r['eer']:.2f} %", f"{100 * r['failure_to_enrol']:.2f} %", f"{r['ms_per_face_median']:.1f}")
@@ -424,7 +425,8 @@ def run(
     report.update({k: v for k, v in report["systems"][systems[0].name].items() if k not in ("system", "model")})
 
     table = Table(title=f"{ds.name}: {len(samples)} images, {len(codes)} identities")
-    for col in ("system", "FTE", "EER", "FMR100", "FMR1000", "rank-1", "rank-10", "ms/face"):
+    table.add_column("system", no_wrap=True)
+    for col in ("FTE", "EER", "FMR100", "FMR1000", "rank-1", "rank-10", "ms/face"):
         table.add_column(col, justify="right")
 
     def pct(x):
