@@ -99,7 +99,7 @@ def bench_search(
     warm: bool = typer.Option(False, "--warm", help="Fingerprints: prepare every gallery template in memory before searching (a long-running service)."),
     max_probes: int = typer.Option(None, "--max-probes", min=1, help="Search at most this many mated and this many non-mated probes (seeded sample)."),
     factory: str = typer.Option(None, "--factory", help="FAISS factory string for the gallery index (default: chosen by size)."),
-    nprobe: str = typer.Option(None, "--nprobe", help="Inverted-file lists visited per query (IVF indexes); a comma list also measures the others."),
+    nprobe: str = typer.Option(None, "--nprobe", help="Search knob: lists visited per query (IVF) or efSearch (HNSW); a comma list also measures the others."),
 ) -> None:
     """1:N identification: rank-1/10, FNIR at FPIR 1 %, penetration, search ms, ingest rate.
 

@@ -135,6 +135,13 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
 
         set_factory(store, modality, factory)
     echo(f"  {rep.added} added, {rep.failed} failed in {rep.seconds:.1f} s ({rep.per_second:.2f}/s, {workers} worker(s))")
+    if max_probes is not None:
+        rng = np.random.default_rng(seed + 1)
+        mated = [mated[i] for i in sorted(rng.choice(len(mated), min(max_probes, len(mated)), replace=False))]
+        nonmated = [nonmated[i] for i in sorted(rng.choice(len(nonmated), min(max_probes, len(nonmated)), replace=False))]
+    probes = mated + nonmated
+    echo(f"extracting {len(probes)} probes ({len(mated)} mated, {len(nonmated)} non-mated)")
+    templates = _probe_templates(probes, workers)
     synth_templates: dict = {}
     synth_s = None
     if synthetic:
@@ -144,24 +151,25 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         if modality == "face":
             model = next(store.samples("face", with_templates=True)).template_version
         echo(f"adding {synthetic} synthetic {modality} distractors")
-        synth_s, vectors, synth_templates = add_synthetic(store, modality, synthetic, model=model, echo=echo)
+        real = None
+        if modality == "face":  # distractors shaped like this data set's faces
+            real = np.stack([t.embedding for t in templates if t is not None]
+                            + [np.frombuffer(smp.template[-4 * 128:], "<f4") for smp in store.samples("face")])
+            real = real if real.shape[1] == 128 else None
+        synth_s, vectors, synth_templates = add_synthetic(store, modality, synthetic, model=model, real=real,
+                                                          echo=echo)
         t0 = time.perf_counter()
         idx, action = open_index(store, modality, cache=vectors)
         echo(f"  index: {action}, {idx.ntotal} vectors, {idx.factory} {idx.params} in {time.perf_counter() - t0:.0f} s")
         vectors.clear()
-    if max_probes is not None:
-        rng = np.random.default_rng(seed + 1)
-        mated = [mated[i] for i in sorted(rng.choice(len(mated), min(max_probes, len(mated)), replace=False))]
-        nonmated = [nonmated[i] for i in sorted(rng.choice(len(nonmated), min(max_probes, len(nonmated)), replace=False))]
-    probes = mated + nonmated
-    echo(f"extracting {len(probes)} probes ({len(mated)} mated, {len(nonmated)} non-mated)")
-    templates = _probe_templates(probes, workers)
     from indexer.search import DEFAULT_SHORTLIST
 
     searcher = Searcher(store, shortlist=shortlist or DEFAULT_SHORTLIST, k_per_minutia=64)
     sweep = [nprobe] if isinstance(nprobe, int) else list(nprobe or [])
+    # the search-time knob: efSearch for HNSW, nprobe for inverted files
+    knob = "efSearch" if modality in searcher.indexes and "HNSW" in searcher.indexes[modality].factory else "nprobe"
     if sweep:
-        searcher.indexes[modality].params["nprobe"] = sweep[0]
+        searcher.indexes[modality].params[knob] = sweep[0]
         searcher.indexes[modality].apply_params()
     if warm and modality == "finger":
         t0 = time.perf_counter()
@@ -219,22 +227,50 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         "search_ms_p95": float(np.percentile(times, 95)) if len(times) else None,
         "ingest_per_s": rep.per_second, "workers": workers,
         "index_factory": searcher.indexes[modality].factory if modality in searcher.indexes else None,
-        "index_params": searcher.indexes[modality].params if modality in searcher.indexes else None,
+        "index_params": dict(searcher.indexes[modality].params) if modality in searcher.indexes else None,
         "index_bytes_per_sample": index_file.stat().st_size / n_gal if index_file.exists() and n_gal else None,
         "calibrated": bool(searcher.identify(Probe(modality, first), top=1).calibrated) if first is not None else None,
         "search_timing": "Searcher.identify only (probe extraction excluded), one thread, after one warm-up search",
     }
+    recall = None
+    if modality == "face" and synthetic:
+        import faiss as _faiss
+
+        idx = searcher.indexes["face"]
+        allv, allid = [], []
+        for smp in store.samples("face"):
+            allv.append(np.frombuffer(smp.template[-4 * idx.dim:], "<f4"))
+            allid.append(smp.id)
+        exact = _faiss.IndexIDMap(_faiss.IndexFlatIP(idx.dim))
+        exact.add_with_ids(np.stack(allv).astype(np.float32), np.array(allid, np.int64))
+        del allv, allid
+        q = np.stack([t.embedding for t in templates if t is not None]).astype(np.float32)
+        _, e_ids = exact.search(q, 50)
+        del exact
+
+        def recall():
+            t0 = time.perf_counter()
+            _, a_ids = idx.search(q, 50)
+            ms = (time.perf_counter() - t0) * 1e3 / len(q)
+            return float(np.mean([len(set(a) & set(e)) / 50 for a, e in zip(a_ids.tolist(), e_ids.tolist())])), ms
+
+        report["recall_at_50_vs_exact"], report["faiss_ms_per_query"] = recall()
     if len(sweep) > 1:
         report["nprobe_sweep"] = []
         for npb in sweep[1:]:
-            searcher.indexes[modality].params["nprobe"] = npb
+            searcher.indexes[modality].params[knob] = npb
             searcher.indexes[modality].apply_params()
             r_, m_, n_, t_, p_ = search_all(searcher)
             report["nprobe_sweep"].append({
-                "nprobe": npb, "rank1": float(np.mean(r_ <= 1)), "rank10": float(np.mean(r_ <= 10)),
+                knob: npb, "rank1": float(np.mean(r_ <= 1)), "rank10": float(np.mean(r_ <= 10)),
                 "fnir_at_fpir_0.01": fnir_at_fpir(m_, n_, 0.01)[0],
                 "search_ms_p50": float(np.percentile(t_, 50)), "search_ms_p95": float(np.percentile(t_, 95))})
-            echo(f"  nprobe {npb}: {report['nprobe_sweep'][-1]}")
+            if recall is not None:
+                r50, ms = recall()
+                report["nprobe_sweep"][-1].update({"recall_at_50_vs_exact": r50, "faiss_ms_per_query": ms})
+            echo(f"  {knob} {npb}: {report['nprobe_sweep'][-1]}")
+        searcher.indexes[modality].params[knob] = sweep[0]
+        searcher.indexes[modality].apply_params()
     report["synthetic_distractors"] = synthetic
     if synthetic:
         report["synthetic_insert_s"] = synth_s
@@ -259,24 +295,7 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         probes, templates = mated, templates[: len(mated)]  # rank-1 needs the mated probes only
         r2, *_ = search_all(full)
         report["rank1_exhaustive"] = float(np.mean(r2 <= 1)) if len(r2) else None
-    if modality == "face" and synthetic:
-        import faiss as _faiss
 
-        idx = searcher.indexes["face"]
-        allv, allid = [], []
-        for smp in store.samples("face"):
-            allv.append(np.frombuffer(smp.template[-4 * idx.dim:], "<f4"))
-            allid.append(smp.id)
-        exact = _faiss.IndexIDMap(_faiss.IndexFlatIP(idx.dim))
-        exact.add_with_ids(np.stack(allv).astype(np.float32), np.array(allid, np.int64))
-        q = np.stack([t.embedding for t in templates if t is not None]).astype(np.float32)
-        _, e_ids = exact.search(q, 50)
-        t0 = time.perf_counter()
-        _, a_ids = idx.search(q, 50)
-        raw_ms = (time.perf_counter() - t0) * 1e3 / len(q)
-        rec = np.mean([len(set(a) & set(e)) / 50 for a, e in zip(a_ids.tolist(), e_ids.tolist())])
-        report["recall_at_50_vs_exact"] = float(rec)
-        report["faiss_ms_per_query"] = raw_ms
     if gallery_sha & {sha256_file(it.path) for it in probes}:
         report["warning"] = "some probe images are byte-identical to gallery images"
     store.close()
@@ -329,13 +348,26 @@ def synthetic_finger_template(rng: np.random.Generator):
     return Template(minutiae=m, width=w, height=h, quality=int(rng.integers(40, 90)), mask=mask)
 
 
-def synthetic_face_embeddings(n: int, dim: int, rng: np.random.Generator, decay: float = 0.5) -> np.ndarray:
-    """Unit vectors with an anisotropic spectrum (variance of component i ~ (i+1)^-decay),
-    in a random rotation: closer to real face embeddings than isotropic noise, and a
-    harder case for inverted files than real, clustered identities."""
+def synthetic_face_embeddings(n: int, dim: int, rng: np.random.Generator, decay: float = 0.5,
+                              real: np.ndarray | None = None) -> np.ndarray:
+    """Made-up unit embeddings.
+
+    With ``real`` (embeddings of real faces, rows), drawn from the Gaussian with their
+    mean and covariance, then normalised: distractors that occupy the same region of
+    the sphere as real faces (what an inverted file's lists are trained on).  Without,
+    an anisotropic spectrum (variance of component i ~ (i+1)^-decay) in a random rotation.
+    """
+    out = np.empty((n, dim), np.float32)
+    if real is not None and len(real) > dim:
+        real = np.asarray(real, np.float64)
+        mean = real.mean(0)
+        chol = np.linalg.cholesky(np.cov(real, rowvar=False) + 1e-6 * np.eye(dim))
+        for i in range(0, n, 100_000):
+            z = rng.normal(size=(min(100_000, n - i), dim)) @ chol.T + mean
+            out[i:i + len(z)] = (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32)
+        return out
     scale = (np.arange(dim) + 1.0) ** (-decay / 2)
     q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
-    out = np.empty((n, dim), np.float32)
     for i in range(0, n, 100_000):
         z = rng.normal(size=(min(100_000, n - i), dim)) * scale
         v = (z @ q).astype(np.float32)
@@ -344,7 +376,7 @@ def synthetic_face_embeddings(n: int, dim: int, rng: np.random.Generator, decay:
 
 
 def add_synthetic(store: GalleryStore, modality: str, n: int, *, seed: int = 12345, model: str = "",
-                  dim: int = 128, echo=print) -> tuple[float, dict, dict]:
+                  dim: int = 128, real: np.ndarray | None = None, echo=print) -> tuple[float, dict, dict]:
     """Add ``n`` synthetic distractor subjects (one sample each) straight into the store.
 
     Returns
@@ -368,7 +400,7 @@ def add_synthetic(store: GalleryStore, modality: str, n: int, *, seed: int = 123
     if modality == "face":
         from matcher.face import FaceTemplate
 
-        emb = synthetic_face_embeddings(n, dim, rng)
+        emb = synthetic_face_embeddings(n, dim, rng, real=real)
     for i in range(n):
         if modality == "finger":
             from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION
