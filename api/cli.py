@@ -36,6 +36,8 @@ def serve_cmd(
     manifest_root: str = typer.Option(None, "--manifest-root",
                                       help="Folder whose images batch-job manifests may name (default: none)."),
     extract_threads: int = typer.Option(2, "--extract-threads", min=1, help="Concurrent image extractions."),
+    extract_processes: int = typer.Option(2, "--extract-processes", min=0,
+                                          help="Run extractions in this many worker processes (0: threads of the server process)."),
     max_images: int = typer.Option(20, "--max-images", min=1, help="Images per enrolment/search request."),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
@@ -49,7 +51,7 @@ def serve_cmd(
     Path(store).mkdir(parents=True, exist_ok=True)
     config = ServiceConfig(store=Path(store), limits=Limits(max_images=max_images), default_bureau=default_bureau,
                            manifest_root=Path(manifest_root).resolve() if manifest_root else None,
-                           extract_threads=extract_threads)
+                           extract_threads=extract_threads, extract_processes=extract_processes)
     uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
 
 

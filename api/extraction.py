@@ -97,3 +97,14 @@ def probe(data: bytes, modality: str, finger_position: int, ppi: float, limits: 
     except Exception as exc:  # noqa: BLE001 - a bad input is never a 5xx
         log.exception("extraction failed on a %s probe (%d bytes)", modality, len(data))
         raise UnprocessableImage(f"the image could not be processed ({type(exc).__name__})") from None
+
+
+def worker_init() -> None:
+    """Initializer of an extraction process: one thread per library (the processes are the parallelism)."""
+    import os
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = "1"
+    import cv2
+
+    cv2.setNumThreads(1)

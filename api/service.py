@@ -12,8 +12,14 @@ access runs on the gallery thread (:mod:`api.gallery`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import threading
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +35,13 @@ from . import schemas as S
 from .access import AccessRule, AccessRules
 from .audit import AuditLog
 from .database import ApiDatabase
-from .extraction import Limits, enrol_image, probe, sample_hash
+from .extraction import Limits, enrol_image, probe, sample_hash, worker_init
 from .gallery import Gallery
 from .jobs import JobRunner
 from .keys import KeyRecord, create_key, list_keys, revoke_key
 from .problems import TYPE_BASE, Problem
+
+log = logging.getLogger("locard.api")
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,8 @@ class ServiceConfig:
     manifest_root: Path | None = None
     """Folder whose images batch-job manifests may name (none: manifests are refused)."""
     extract_threads: int = 2
+    extract_processes: int = 0
+    """Extraction processes for probes and enrolments (0: worker threads of the server process)."""
     shortlist: int | None = None
 
 
@@ -78,7 +88,9 @@ class QueryService:
         self.access = AccessRules(self.db, config.default_bureau)
         self.audit = AuditLog(self.db)
         self.gallery = Gallery(config.store, shortlist=config.shortlist)
-        self.extract_limiter = anyio.CapacityLimiter(config.extract_threads)
+        self.extract_limiter = anyio.CapacityLimiter(max(config.extract_threads, config.extract_processes))
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self.jobs = JobRunner(self.db, config.store, self.search_for_job, self.access.hidden_from)
 
     def start(self) -> None:
@@ -88,6 +100,10 @@ class QueryService:
     def close(self) -> None:
         self.jobs.stop()
         self.gallery.close()
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+                self._pool = None
 
     # -- keys ---------------------------------------------------------------------------------
     async def create_key(self, caller: KeyRecord, body: S.KeyCreate) -> S.KeyCreated:
@@ -107,7 +123,24 @@ class QueryService:
         return S.KeyOut(**rec.__dict__)
 
     async def _off_loop(self, fn, *args):
+        """Run CPU-heavy ``fn`` off the event loop: in a worker thread, or in the extraction
+        processes when configured (they take the GIL out of the server process)."""
+        if self.config.extract_processes and fn in (probe, enrol_image):
+            async with self.extract_limiter:
+                try:
+                    return await asyncio.wrap_future(self._process_pool().submit(fn, *args))
+                except BrokenProcessPool:
+                    log.error("an extraction process died; starting new ones, this request runs in a thread")
+                    with self._pool_lock:
+                        self._pool = None
         return await run_sync(fn, *args, limiter=self.extract_limiter)
+
+    def _process_pool(self):
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.config.extract_processes, mp_context=get_context("spawn"),
+                                                 initializer=worker_init)
+            return self._pool
 
     # -- subjects -----------------------------------------------------------------------------
     def _subject_out(self, subject, samples, rule: AccessRule) -> S.SubjectOut:

@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--workers", type=int, default=2, help="Processes for synthesis and ingest.")
+    ap.add_argument("--extract-processes", type=int, default=2, help="Passed to locard serve (0: threads).")
     ap.add_argument("--json", help="Write the result here.")
     args = ap.parse_args(argv)
     work = Path(args.work)
@@ -157,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://127.0.0.1:{port}"
     log = open(work / "server.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "locard", "serve", "--store", str(store), "--host", "127.0.0.1",
-                               "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                               "--port", str(port), "--extract-processes", str(args.extract_processes)],
+                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         import httpx
 
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
-    result.update({"gallery_subjects": n_subjects, "gallery_finger_samples": n_samples,
+    result.update({"extract_processes": args.extract_processes, "gallery_subjects": n_subjects, "gallery_finger_samples": n_samples,
                    "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     print(json.dumps(result, indent=1))
