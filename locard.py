@@ -7,6 +7,7 @@ import typer
 from api.cli import register as register_api
 from benchmarks.cli import bench_app, demo, synth_app
 from indexer.cli import register as register_indexer
+from matcher.cli import register as register_matcher
 
 app = typer.Typer(
     name="locard",
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.command("demo")(demo)
 app.add_typer(bench_app, name="bench")
 app.add_typer(synth_app, name="synth")
+register_matcher(app)  # compare
 register_indexer(app)  # ingest, search, check, reindex, subjects
 register_api(app)  # serve, keys, audit
 
