@@ -58,7 +58,8 @@ def test_lfw_original_floor(lfw10_report):
     assert report["eer"] <= 0.005
 
 
-@pytest.mark.parametrize("name,max_eer", [("att_orl", 0.012), ("yale", 0.005)])
+# measured (benchmarks/README.md): att_orl EER 1.06 %, yale 0 %
+@pytest.mark.parametrize("name,max_eer", [("att_orl", 0.0125), ("yale", 0.005)])
 def test_tight_crop_and_lighting_sets(name, max_eer):
     from benchmarks.face_bench import run
 
@@ -75,8 +76,8 @@ def test_lfw_dev_floor():
     assert r["images"] == 1490
     assert r["failure_to_enrol"] <= 0.005
     assert r["rank1"] >= 0.99
-    assert r["eer"] <= 0.006
-    assert r["impostor_pairs"] > 100_000
+    assert r["eer"] <= 0.005  # the target; measured 0.45 %
+    assert r["impostor_pairs"] >= 100_000
 
 
 def test_lfw_pairs_protocol(tmp_path):

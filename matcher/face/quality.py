@@ -83,7 +83,7 @@ def quality_factors(face: Face, crop: np.ndarray) -> QualityFactors:
         # SFace's crop puts the eyes 35 px apart: below ~12 px the crop is mostly upsampling.
         size=_ramp(ied, 12.0, 35.0),
         # log scale: blur lowers the variance by orders of magnitude
-        # (LFW crops: 57-333 at the 5th-95th percentiles; a 3-pixel Gaussian blur gives ~10)
+        # (LFW crops: 57-333 at the 5th-95th percentiles; a Gaussian blur of sigma 3 px gives ~7)
         sharpness=_ramp(np.log10(lap + 1.0), 1.3, 2.3),
         # yaw 0.45 is about a half profile, where one eye is hidden
         pose=_ramp(-abs(yaw), -0.45, -0.15) * _ramp(-abs(roll), -45.0, -20.0),
