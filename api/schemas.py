@@ -107,7 +107,7 @@ class CandidateOut(BaseModel):
 
 
 class SearchOut(BaseModel):
-    search_id: int = Field(description="Audit log entry of this search")
+    search_id: str = Field(description="Id of this search, recorded in its audit log entry (request_id)")
     calibrated: bool
     fmr: float
     threshold: float | None
@@ -127,7 +127,7 @@ class ComparisonOut(BaseModel):
 
 
 class VerifyOut(BaseModel):
-    verify_id: int
+    verify_id: str = Field(description="Id of this verification, recorded in its audit log entry (request_id)")
     subject: str | None
     calibrated: bool
     fmr: float

@@ -349,11 +349,12 @@ class QueryService:
         for c in cands:
             for e in c.evidence:
                 e.probe = used[e.probe]
-        entry = await run_sync(self.audit.append, {
-            **_who(caller), "action": "search", "probes": [o.image_sha256 for o in outcomes],
+        request_id = "srch_" + secrets.token_hex(8)  # not the audit sequence number: that would count others' work
+        await run_sync(self.audit.append, {
+            **_who(caller), "action": "search", "request_id": request_id, "probes": [o.image_sha256 for o in outcomes],
             "top": top, "fmr": fmr,
             "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
-        return S.SearchOut(search_id=entry.seq, calibrated=result.calibrated, fmr=fmr, threshold=result.threshold,
+        return S.SearchOut(search_id=request_id, calibrated=result.calibrated, fmr=fmr, threshold=result.threshold,
                            gallery_subjects=visible,
                            expected_fpir=expected_fpir(fmr, visible) if result.calibrated else None,
                            probes=outcomes, candidates=cands)
@@ -384,10 +385,11 @@ class QueryService:
         comps = [c[0] for c in against]
         score = float(sum(c.log_fmr for c in comps))
         threshold = fused_threshold(fmr) if calibrated else None
-        entry = await run_sync(self.audit.append, {
-            **_who(caller), "action": "verify", "subject": subject, "probes": [o.image_sha256 for o in outcomes],
+        request_id = "vrfy_" + secrets.token_hex(8)
+        await run_sync(self.audit.append, {
+            **_who(caller), "action": "verify", "request_id": request_id, "subject": subject, "probes": [o.image_sha256 for o in outcomes],
             "fmr": fmr, "score": round(score, 4)})
-        return S.VerifyOut(verify_id=entry.seq, subject=subject, calibrated=calibrated, fmr=fmr, threshold=threshold,
+        return S.VerifyOut(verify_id=request_id, subject=subject, calibrated=calibrated, fmr=fmr, threshold=threshold,
                            score=score, match=None if threshold is None else bool(comps and score >= threshold),
                            comparisons=comps)
 
