@@ -160,6 +160,8 @@ class JobRunner:
                 con.execute("UPDATE jobs SET cancel=1, updated=?, "
                             "state=CASE WHEN state='queued' THEN 'cancelled' ELSE state END WHERE id=?",
                             (time.time(), jid))
+            if job.state == "queued":
+                shutil.rmtree(self.dir / jid, ignore_errors=True)
         return self.get(bureau, jid)
 
     def results(self, bureau: str, jid: str) -> S.JobResults:
@@ -222,6 +224,7 @@ class JobRunner:
             if self.db.query("SELECT cancel FROM jobs WHERE id=?", (jid,))[0][0]:
                 with self.db.write() as con:
                     con.execute("UPDATE jobs SET state='cancelled', updated=? WHERE id=?", (time.time(), jid))
+                shutil.rmtree(self.dir / jid, ignore_errors=True)
                 return
             from matcher.errors import LocardError
 
