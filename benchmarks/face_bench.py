@@ -34,7 +34,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -365,9 +365,9 @@ def run(
             else:
                 s = -np.linalg.norm(va - vb, axis=1)
             both = ex.enrolled[a_idx] & ex.enrolled[b_idx]
-            # LFW counts every pair: a pair with a failed image gets the lowest score (rejected)
-            s = np.where(both, s, -np.inf if sysm.metric == "euclidean" else -2.0)
-            s = np.where(np.isfinite(s), s, s[np.isfinite(s)].min() - 1 if np.isfinite(s).any() else -1)
+            # LFW counts every pair: one with a failed image scores below all others (rejected)
+            lowest = float(s[both].min()) if both.any() else 0.0
+            s = np.where(both, s, min(0.0, lowest) - 1e-6)
             acc, std = ten_fold_accuracy(s, same, fold)
             report["systems"][sysm.name] = {
                 "model": sysm.model, "accuracy": acc, "accuracy_std": std, "eer": eer(s[same], s[~same]),
