@@ -511,3 +511,18 @@ def test_new_encounter_only_by_the_owner(world):
     assert r.json()["subject"]["encounters"] == 2 and r.json()["subject"]["finger_samples"] == 2
     hidden = c.post(f"/v1/subjects/{world.secret}/encounters", headers=world.h("DE", "bureau"), files=files)
     assert hidden.status_code == 404
+
+
+def test_fused_finger_and_face_search(world):
+    from skimage import data
+
+    face = data.astronaut()
+    sub = world.enrol("FR", ["0013_1"], "all", faces=[png(face)])["subject"]["id"]
+    r = world.client.post("/v1/search", headers=world.h("FR", "examiner"),
+                          files=[("fingerprint", ("p.png", fp("0013_2"))),
+                                 ("face", ("f.png", png(face[8:, 8:].copy())))])
+    assert r.status_code == 200, r.text
+    top = r.json()["candidates"][0]
+    assert top["subject"] == sub
+    assert sorted(e["modality"] for e in top["evidence"]) == ["face", "finger"]
+    assert top["score"] == pytest.approx(sum(e["log_fmr"] for e in top["evidence"]))
