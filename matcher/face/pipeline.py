@@ -9,8 +9,9 @@ Two modes, each a fixed pipeline with its own model id and calibration:
     SFace of the crop and of its mirror image, centred, concatenated with dlib's ResNet
     descriptor (also with its mirror, centred), each scaled by the square root of its
     weight, so that the inner product of two fused vectors is the weighted mean of the
-    two cosines.  About 6x slower (four network passes, dlib's is the larger); more
-    accurate on every set measured (``benchmarks/README.md``).
+    two cosines.  About 6x slower (four network passes, dlib's is the larger); lower
+    EER on lfw_dev (0.33 % against 0.45 %) and ORL, not better everywhere
+    (``benchmarks/README.md``, section Face).
 """
 
 from __future__ import annotations
