@@ -39,18 +39,26 @@ class BodySizeLimit:
                     pass
         seen = 0
         started = False
+        exceeded = False
 
         async def counting_receive():
-            nonlocal seen
+            nonlocal seen, exceeded
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise _TooLarge()
             return msg
 
         async def tracking_send(msg):
             nonlocal started
+            if exceeded:
+                # the body parser turned our exception into its own error answer: answer 413 instead
+                if msg["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._refuse(send, scope.get("path", ""))
+                return
             if msg["type"] == "http.response.start":
                 started = True
             await send(msg)

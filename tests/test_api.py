@@ -177,6 +177,13 @@ def test_bad_inputs_are_4xx_problems(world):
     mid = png(__import__("numpy").zeros((1500, 1500), "uint8"))  # 2.25 Mpx, but 9 Mpx at 500 ppi from 250
     _is_problem(c.post("/v1/search", headers=h, data={"ppi": "250"}, files=[("fingerprint", ("m.png", mid))]), 413)
     _is_problem(c.post("/v1/search", headers=h, data={"ppi": "60"}, files=[("fingerprint", ("x", fp("0001_3")))]), 422)
+    def chunked():  # no Content-Length: the limit is counted as the body arrives
+        yield b'--xx\r\nContent-Disposition: form-data; name="fingerprint"; filename="a"\r\n\r\n'
+        for _ in range(90):
+            yield b"0" * 100_000
+        yield b"\r\n--xx--\r\n"
+    _is_problem(c.post("/v1/search", headers={**h, "Content-Type": "multipart/form-data; boundary=xx"},
+                       content=chunked()), 413)
     _is_problem(c.get("/v1/subjects?limit=100000", headers=h), 422)
     _is_problem(c.get("/v1/nowhere", headers=h), 404)
     body = _is_problem(c.get("/v1/subjects", headers={"X-API-Key": "lk_000000000000_" + "a" * 43}), 401)
