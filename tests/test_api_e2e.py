@@ -171,3 +171,64 @@ def test_concurrent_enrolments_and_searches_keep_the_store_consistent(server):
     assert check.returncode == 0, check.stdout + check.stderr
     r = client.get("/v1/audit/verify", headers={"X-API-Key": keys[("auditor", "FR")]})
     assert r.json()["intact"] is True
+
+
+def _start_server(store: Path):
+    port = _free_port()
+    log = open(store / f"server-{port}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "locard", "serve", "--store", str(store), "--host", "127.0.0.1",
+                             "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+    t0 = time.time()
+    while True:
+        try:
+            if client.get("/v1/health").status_code == 200:
+                return proc, client, log
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.time() - t0 > 90:
+            proc.kill()
+            raise RuntimeError("locard serve did not start")
+        time.sleep(0.3)
+
+
+def test_batch_job_survives_a_killed_server(tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    key = _locard("keys", "create", "--role", "bureau", "--bureau", "FR", "--store", str(store)).stdout.strip()
+    h = {"X-API-Key": key}
+    proc, client, log = _start_server(store)
+    try:
+        sub = _enrol(client, key, [("fingerprint", ("a.png", (SAMPLES / "0005_1.png").read_bytes()))])
+        probes = [("fingerprint", (f"p{i}.png", (SAMPLES / f"0005_{2 + i % 3}.png").read_bytes())) for i in range(40)]
+        r = client.post("/v1/jobs", headers=h, files=probes, data={"top": "3"})
+        assert r.status_code == 202, r.text
+        jid = r.json()["id"]
+        t0 = time.time()
+        while client.get(f"/v1/jobs/{jid}", headers=h).json()["done"] < 2 and time.time() - t0 < 120:
+            time.sleep(0.05)
+    finally:
+        proc.kill()  # a crash, not a shutdown
+        proc.wait(timeout=30)
+        client.close()
+        log.close()
+    import sqlite3
+
+    con = sqlite3.connect(store / "api.sqlite")
+    done_at_kill = con.execute("SELECT done FROM jobs WHERE id=?", (jid,)).fetchone()[0]
+    con.close()
+    assert 2 <= done_at_kill < 40, f"the server was to be killed mid-job (done {done_at_kill})"
+    proc, client, log = _start_server(store)
+    try:
+        t0 = time.time()
+        while (job := client.get(f"/v1/jobs/{jid}", headers=h).json())["state"] not in ("done", "failed"):
+            assert time.time() - t0 < 180, job
+            time.sleep(0.3)
+        assert job["state"] == "done" and job["done"] == 40 and job["failed"] == 0, job
+        items = client.get(f"/v1/jobs/{jid}/results", headers=h).json()["items"]
+        assert len(items) == 40 and all(i["candidates"][0]["subject"] == sub for i in items)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        client.close()
+        log.close()
