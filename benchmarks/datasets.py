@@ -10,8 +10,6 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from itertools import combinations
-
 import numpy as np
 
 
@@ -91,7 +89,7 @@ def all_pairs(labels: np.ndarray, usable: np.ndarray | None = None) -> tuple[np.
     genuine, impostor : (k, 2) int arrays
     """
     n = len(labels)
-    idx = np.array(list(combinations(range(n), 2)), dtype=np.int64).reshape(-1, 2)
+    idx = np.stack(np.triu_indices(n, 1), axis=1).astype(np.int64)  # (i, j), i < j, row-major
     if usable is not None:
         idx = idx[usable[idx[:, 0]] & usable[idx[:, 1]]]
     same = labels[idx[:, 0]] == labels[idx[:, 1]]

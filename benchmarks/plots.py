@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Mapping
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -67,6 +68,7 @@ def plot_cmc(curves: Mapping[str, np.ndarray], path: str | Path, title: str = ""
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for name, c in curves.items():
         ax.plot(np.arange(1, len(c) + 1), c, marker=".", label=name)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("rank")
     ax.set_ylabel("identification rate")
     ax.grid(True, alpha=0.3)
