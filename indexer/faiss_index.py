@@ -107,19 +107,21 @@ VECTORS: dict[str, Callable[[bytes], np.ndarray]] = {"finger": finger_vectors, "
 def default_factory(modality: str, n_vectors: int) -> tuple[str, dict]:
     """FAISS factory string and search parameters chosen by size.
 
-    Exact (flat) search while it is fast enough; an inverted file beyond
-    (``nlist`` about ``4 sqrt(n)``, rounded to a power of two).  Measured
-    in ``benchmarks/README.md`` (section Search).
+    Fingers (binary, ~35 vectors per finger): exact Hamming search (``BFlat``) below
+    300,000 vectors (~8,500 fingers); beyond, an inverted file with about ``sqrt(n)``
+    lists (a power of two), 16 visited.  Faces (128-d inner product): exact (``Flat``)
+    below 200,000; beyond, HNSW (inverted files lose too much recall on face embeddings,
+    which have no cluster structure across people).  Measured in
+    ``benchmarks/README.md`` (section Search).
     """
     if modality == "finger":
-        if n_vectors < 1_000_000:
+        if n_vectors < 300_000:
             return "BFlat", {}
-        nlist = 2 ** round(math.log2(4 * math.sqrt(n_vectors)))
-        return f"BIVF{nlist}", {"nprobe": 32}
+        nlist = 2 ** round(math.log2(math.sqrt(n_vectors)))
+        return f"BIVF{nlist}", {"nprobe": 16}
     if n_vectors < 200_000:
         return "Flat", {}
-    nlist = 2 ** round(math.log2(4 * math.sqrt(n_vectors)))
-    return f"IVF{nlist},Flat", {"nprobe": 64}
+    return "HNSW32", {"efSearch": 512}
 
 
 @dataclass

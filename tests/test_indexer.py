@@ -160,7 +160,7 @@ def test_default_factory_by_size():
     assert default_factory("finger", 10_000)[0] == "BFlat"
     assert default_factory("finger", 5_000_000)[0].startswith("BIVF")
     assert default_factory("face", 1000)[0] == "Flat"
-    assert default_factory("face", 1_000_000)[0].startswith("IVF")
+    assert default_factory("face", 1_000_000)[0].startswith("HNSW")
 
 
 def test_finger_votes_best_per_minutia():
