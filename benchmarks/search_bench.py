@@ -178,7 +178,10 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
     n_gal = store.count(modality)
     gallery_sha = {sha256_file(it.path) for it in gallery}
 
+    misses: list[dict] = []
+
     def search_all(s: Searcher):
+        misses.clear()
         ranks, mate_scores, nm_top, times, pens = [], [], [], [], []
         for it, t in zip(probes, templates):
             is_mated = id(it) in mated_set
@@ -198,6 +201,9 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
             if is_mated:
                 rank = names.index(it.identity) + 1 if it.identity in names else np.inf
                 ranks.append(rank)
+                if rank > 1:
+                    misses.append({"probe": str(it.path), "rank": None if not np.isfinite(rank) else int(rank),
+                                   "rank1_subject": names[0] if names else None})
                 mate_scores.append(r.candidates[rank - 1].raw if np.isfinite(rank) else -np.inf)
             else:
                 nm_top.append(r.candidates[0].raw if r.candidates else -np.inf)
@@ -211,6 +217,7 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         searcher.identify(Probe(modality, first), top=1)
     ranks, mate_scores, nm_top, times, pens = search_all(searcher)
     fnir, thr = fnir_at_fpir(mate_scores, nm_top, 0.01)
+    main_misses = list(misses)
     index_file = store.path / f"{modality}.index"
     report = {
         "dataset": str(dataset), "modality": modality, "distractors": distractors, "seed": seed,
@@ -231,6 +238,7 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         "index_bytes_per_sample": index_file.stat().st_size / n_gal if index_file.exists() and n_gal else None,
         "calibrated": bool(searcher.identify(Probe(modality, first), top=1).calibrated) if first is not None else None,
         "search_timing": "Searcher.identify only (probe extraction excluded), one thread, after one warm-up search",
+        "mated_misses": main_misses,
     }
     recall = None
     if modality == "face" and synthetic:
