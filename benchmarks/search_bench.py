@@ -438,3 +438,58 @@ def add_synthetic(store: GalleryStore, modality: str, n: int, *, seed: int = 123
             if (i + 1) % 50_000 == 0 or i == n - 1:
                 echo(f"  {i + 1} synthetic {modality} samples stored ({time.perf_counter() - t0:.0f} s)")
     return time.perf_counter() - t0, vectors, templates
+
+
+def face_ann_scale(n: int = 1_000_000, queries: int = 300, ef_values=(512, 1024, 2048, 4096),
+                   seed: int = 7, echo=print) -> dict:
+    """FAISS alone: HNSW32 against exact search on ``n`` synthetic unit vectors.
+
+    Each query gets one planted mate (the query plus noise, cosine ~0.74) among the
+    distractors.  Reports, per efSearch, recall@50 against exact inner-product search,
+    how often the mate comes first, and single-query latency (one thread).
+    ``python -m benchmarks.search_bench [N]`` prints it as JSON.
+    """
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    rng = np.random.default_rng(seed)
+    x = synthetic_face_embeddings(n, 128, rng)
+    q = x[:queries].copy()
+    m = q + rng.normal(size=q.shape).astype(np.float32) * 0.08
+    x[:queries] = m / np.linalg.norm(m, axis=1, keepdims=True)
+    out: dict = {"n": n, "queries": queries}
+    exact = faiss.IndexFlatIP(128)
+    exact.add(x)
+    _, e_ids = exact.search(q, 50)
+    ts = []
+    for i in range(min(20, queries)):
+        t0 = time.perf_counter()
+        exact.search(q[i:i + 1], 50)
+        ts.append((time.perf_counter() - t0) * 1e3)
+    out["flat_ms_p50"] = float(np.median(ts))
+    out["exact_mate_rank1"] = float(np.mean(e_ids[:, 0] == np.arange(queries)))
+    del exact
+    idx = faiss.index_factory(128, "HNSW32", faiss.METRIC_INNER_PRODUCT)
+    t0 = time.perf_counter()
+    idx.add(x)
+    out["hnsw32_build_s"] = time.perf_counter() - t0
+    for ef in ef_values:
+        idx.hnsw.efSearch = ef
+        ts, got = [], []
+        for i in range(queries):
+            t0 = time.perf_counter()
+            _, a = idx.search(q[i:i + 1], 50)
+            ts.append((time.perf_counter() - t0) * 1e3)
+            got.append(a[0])
+        out[f"ef{ef}"] = {
+            "recall_at_50": float(np.mean([len(set(a) & set(e)) / 50 for a, e in zip(got, e_ids.tolist())])),
+            "mate_rank1": float(np.mean([a[0] == i for i, a in enumerate(got)])),
+            "ms_p50": float(np.median(ts)), "ms_p95": float(np.percentile(ts, 95))}
+        echo(f"efSearch {ef}: {out[f'ef{ef}']}")
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(json.dumps(face_ann_scale(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000), indent=1))
