@@ -99,6 +99,7 @@ def bench_search(
     warm: bool = typer.Option(False, "--warm", help="Fingerprints: prepare every gallery template in memory before searching (a long-running service)."),
     max_probes: int = typer.Option(None, "--max-probes", min=1, help="Search at most this many mated and this many non-mated probes (seeded sample)."),
     factory: str = typer.Option(None, "--factory", help="FAISS factory string for the gallery index (default: chosen by size)."),
+    k_per_minutia: int = typer.Option(None, "--k-per-minutia", min=1, help="Fingerprints: nearest gallery cylinders per probe cylinder in stage 1 (default 64)."),
     nprobe: str = typer.Option(None, "--nprobe", help="Search knob: lists visited per query (IVF) or efSearch (HNSW); a comma list also measures the others."),
 ) -> None:
     """1:N identification: rank-1/10, FNIR at FPIR 1 %, penetration, search ms, ingest rate.
@@ -117,7 +118,8 @@ def bench_search(
         report = search_bench.run(dataset, modality, distractors=distractors, json_path=json_path, seed=seed,
                                   workers=workers, shortlist=shortlist, store_path=store, exhaustive=exhaustive,
                                   synthetic=synthetic, warm=warm, max_probes=max_probes, factory=factory,
-                                  nprobe=[int(v) for v in nprobe.split(",")] if nprobe else None, echo=typer.echo)
+                                  nprobe=[int(v) for v in nprobe.split(",")] if nprobe else None,
+                                  k_per_minutia=k_per_minutia, echo=typer.echo)
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -104,7 +104,7 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         seed: int = 0, workers: int = 1, shortlist: int | None = None, top: int = 10,
         store_path: str | None = None, exhaustive: bool = False, synthetic: int = 0, warm: bool = False,
         max_probes: int | None = None, factory: str | None = None, nprobe: int | list[int] | None = None,
-        echo=print) -> dict:
+        k_per_minutia: int | None = None, echo=print) -> dict:
     """Run the benchmark and return (and optionally write) the JSON report."""
     import faiss
 
@@ -164,7 +164,10 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         vectors.clear()
     from indexer.search import DEFAULT_SHORTLIST
 
-    searcher = Searcher(store, shortlist=shortlist or DEFAULT_SHORTLIST, k_per_minutia=64)
+    from indexer.search import DEFAULT_K_PER_MINUTIA
+
+    searcher = Searcher(store, shortlist=shortlist or DEFAULT_SHORTLIST,
+                        k_per_minutia=k_per_minutia or DEFAULT_K_PER_MINUTIA)
     sweep = [nprobe] if isinstance(nprobe, int) else list(nprobe or [])
     # the search-time knob: efSearch for HNSW, nprobe for inverted files
     knob = "efSearch" if modality in searcher.indexes and "HNSW" in searcher.indexes[modality].factory else "nprobe"
@@ -230,6 +233,7 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         "fpir_resolution": 1.0 / max(len(nm_top), 1),
         "penetration": float(np.mean(pens)),
         "shortlist": searcher.shortlist if modality == "finger" else None,
+        "k_per_minutia": searcher.k_per_minutia if modality == "finger" else None,
         "search_ms_p50": float(np.percentile(times, 50)) if len(times) else None,
         "search_ms_p95": float(np.percentile(times, 95)) if len(times) else None,
         "ingest_per_s": rep.per_second, "workers": workers,
