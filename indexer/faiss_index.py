@@ -409,17 +409,26 @@ def build_index(store: GalleryStore, modality: str, factory: str | None = None, 
     cache : dict, optional
         ``sample id -> vectors`` already computed (by ingest); the caller clears it.
     """
-    last = store.last_change()  # read first: later changes get replayed on the next open
-    total = store.count(modality)
-    ids_all, vecs_all, model = [], [], ""
-    for n, (s, v) in enumerate(_vectors_of(store.samples(modality), modality, cache), 1):
-        if modality == "face":
-            model = model or s.template_version
-        if len(v):
-            vecs_all.append(v)
-            ids_all.append(np.full(len(v), s.id, np.int64))
-        if progress:
-            progress(n, total)
+    # one read transaction: the samples read are exactly those of change `last` (WAL snapshot),
+    # so a concurrent writer's later changes are replayed on the next open, never doubled
+    in_tx = store.con.in_transaction
+    if not in_tx:
+        store.con.execute("BEGIN")
+    try:
+        last = store.last_change()
+        total = store.count(modality)
+        ids_all, vecs_all, model = [], [], ""
+        for n, (s, v) in enumerate(_vectors_of(store.samples(modality), modality, cache), 1):
+            if modality == "face":
+                model = model or s.template_version
+            if len(v):
+                vecs_all.append(v)
+                ids_all.append(np.full(len(v), s.id, np.int64))
+            if progress:
+                progress(n, total)
+    finally:
+        if not in_tx:
+            store.con.execute("COMMIT")
     if modality == "finger":
         dim = FINGER_DIM_BITS
         vecs = np.concatenate(vecs_all) if vecs_all else np.zeros((0, dim // 8), np.uint8)
