@@ -498,6 +498,8 @@ def open_index(store: GalleryStore, modality: str, *, save: bool = True,
                        and store.count(modality) < 2 * max(idx.deferred.get("samples", 0), 1))):
             reason = f"factory {idx.factory} is not the configured {fixed}"
     if reason is None:
+        if configured_factory(store, modality) is not None:
+            idx.auto = False  # a fixed factory equal to the file's: never re-chosen by size
         target = store.last_change()
         changes = [c for c in store.changes_since(idx.last_change, modality) if c[0] <= target]
         if changes:
