@@ -169,8 +169,9 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
     searcher = Searcher(store, shortlist=shortlist or DEFAULT_SHORTLIST,
                         k_per_minutia=k_per_minutia or DEFAULT_K_PER_MINUTIA)
     sweep = [nprobe] if isinstance(nprobe, int) else list(nprobe or [])
-    # the search-time knob: efSearch for HNSW, nprobe for inverted files
-    knob = "efSearch" if modality in searcher.indexes and "HNSW" in searcher.indexes[modality].factory else "nprobe"
+    # the search-time knob: efSearch for HNSW, k_factor for re-scored codes, nprobe for inverted files
+    factory_used = searcher.indexes[modality].factory if modality in searcher.indexes else ""
+    knob = "efSearch" if "HNSW" in factory_used else "k_factor" if "RFlat" in factory_used else "nprobe"
     if sweep:
         searcher.indexes[modality].params[knob] = sweep[0]
         searcher.indexes[modality].apply_params()
@@ -445,12 +446,13 @@ def add_synthetic(store: GalleryStore, modality: str, n: int, *, seed: int = 123
 
 
 def face_ann_scale(n: int = 1_000_000, queries: int = 300, ef_values=(512, 1024, 2048, 4096),
-                   seed: int = 7, echo=print) -> dict:
-    """FAISS alone: HNSW32 against exact search on ``n`` synthetic unit vectors.
+                   k_factors=(20, 40, 80), seed: int = 7, echo=print) -> dict:
+    """FAISS alone: HNSW32 and re-scored fast-scan PQ against exact search on ``n`` synthetic unit vectors.
 
     Each query gets one planted mate (the query plus noise, cosine ~0.74) among the
     distractors.  Reports, per efSearch, recall@50 against exact inner-product search,
-    how often the mate comes first, and single-query latency (one thread).
+    how often the mate comes first, and single-query latency (one thread); the same per
+    ``k_factor`` for ``PQ64x4fs,RFlat`` (the size rule's choice for large face galleries).
     ``python -m benchmarks.search_bench [N]`` prints it as JSON.
     """
     import faiss
@@ -473,23 +475,34 @@ def face_ann_scale(n: int = 1_000_000, queries: int = 300, ef_values=(512, 1024,
     out["flat_ms_p50"] = float(np.median(ts))
     out["exact_mate_rank1"] = float(np.mean(e_ids[:, 0] == np.arange(queries)))
     del exact
+
+    def sweep(idx, name, values, setter):
+        for v in values:
+            setter(idx, v)
+            ts, got = [], []
+            for i in range(queries):
+                t0 = time.perf_counter()
+                _, a = idx.search(q[i:i + 1], 50)
+                ts.append((time.perf_counter() - t0) * 1e3)
+                got.append(a[0])
+            out[f"{name}{v}"] = {
+                "recall_at_50": float(np.mean([len(set(a) & set(e)) / 50 for a, e in zip(got, e_ids.tolist())])),
+                "mate_rank1": float(np.mean([a[0] == i for i, a in enumerate(got)])),
+                "ms_p50": float(np.median(ts)), "ms_p95": float(np.percentile(ts, 95))}
+            echo(f"{name} {v}: {out[f'{name}{v}']}")
+
     idx = faiss.index_factory(128, "HNSW32", faiss.METRIC_INNER_PRODUCT)
     t0 = time.perf_counter()
     idx.add(x)
     out["hnsw32_build_s"] = time.perf_counter() - t0
-    for ef in ef_values:
-        idx.hnsw.efSearch = ef
-        ts, got = [], []
-        for i in range(queries):
-            t0 = time.perf_counter()
-            _, a = idx.search(q[i:i + 1], 50)
-            ts.append((time.perf_counter() - t0) * 1e3)
-            got.append(a[0])
-        out[f"ef{ef}"] = {
-            "recall_at_50": float(np.mean([len(set(a) & set(e)) / 50 for a, e in zip(got, e_ids.tolist())])),
-            "mate_rank1": float(np.mean([a[0] == i for i, a in enumerate(got)])),
-            "ms_p50": float(np.median(ts)), "ms_p95": float(np.percentile(ts, 95))}
-        echo(f"efSearch {ef}: {out[f'ef{ef}']}")
+    sweep(idx, "ef", ef_values, lambda i, v: setattr(i.hnsw, "efSearch", v))
+    del idx
+    idx = faiss.index_factory(128, "PQ64x4fs,RFlat", faiss.METRIC_INNER_PRODUCT)
+    t0 = time.perf_counter()
+    idx.train(x[:100_000])
+    idx.add(x)
+    out["pq64x4fs_rflat_build_s"] = time.perf_counter() - t0
+    sweep(idx, "k_factor", k_factors, lambda i, v: setattr(i, "k_factor", v))
     return out
 
 

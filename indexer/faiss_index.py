@@ -110,9 +110,11 @@ def default_factory(modality: str, n_vectors: int) -> tuple[str, dict]:
     Fingers (binary, ~35 vectors per finger): exact Hamming search (``BFlat``) below
     300,000 vectors (~8,500 fingers); beyond, an inverted file with about ``sqrt(n)``
     lists (a power of two), 16 visited.  Faces (128-d inner product): exact (``Flat``)
-    below 200,000; beyond, HNSW (inverted files lose too much recall on face embeddings,
-    which have no cluster structure across people).  Measured in
-    ``benchmarks/README.md`` (section Search).
+    below 200,000; beyond, a flat scan of 4-bit fast-scan product-quantised codes (32
+    bytes a face) whose best ``50 * k_factor`` are re-scored exactly (``RFlat``):
+    inverted files and HNSW lose too much recall on face embeddings, which have no
+    cluster structure across people, while the SIMD code scan stays exhaustive.
+    Measured in ``benchmarks/README.md`` (section Search).
     """
     if modality == "finger":
         if n_vectors < 300_000:
@@ -121,7 +123,7 @@ def default_factory(modality: str, n_vectors: int) -> tuple[str, dict]:
         return f"BIVF{nlist}", {"nprobe": 16}
     if n_vectors < 200_000:
         return "Flat", {}
-    return "HNSW32", {"efSearch": 512}
+    return "PQ64x4fs,RFlat", {"k_factor": 40}
 
 
 @dataclass
@@ -137,7 +139,7 @@ class VectorIndex:
     auto : bool
         The factory was chosen by size (:func:`default_factory`) and is re-chosen on rebuild.
     params : dict
-        Search parameters (``nprobe``, ``efSearch``).
+        Search parameters (``nprobe``, ``efSearch``, ``k_factor``).
     dim : int
         Bits (fingers) or float dimensions (faces).
     last_change : int
@@ -390,11 +392,15 @@ def _vectors_of(samples, modality: str, cache: dict[int, np.ndarray] | None):
 
 
 def _too_few_to_train(factory: str, n: int) -> bool:
-    """An inverted file wants some 39 training points per list (FAISS warns below)."""
+    """Some 39 training points per k-means centroid (FAISS warns below): per inverted list,
+    or per code of a product quantiser (2**bits codes for each sub-vector)."""
     import re
 
     m = re.search(r"IVF(\d+)", factory)
-    return bool(m) and n < 39 * int(m.group(1))
+    if m and n < 39 * int(m.group(1)):
+        return True
+    m = re.search(r"PQ\d+(?:x(\d+))?", factory)
+    return bool(m) and n < 39 * 2 ** int(m.group(1) or 8)
 
 
 def build_index(store: GalleryStore, modality: str, factory: str | None = None, *,
@@ -445,6 +451,8 @@ def build_index(store: GalleryStore, modality: str, factory: str | None = None, 
         params = {"nprobe": 32 if modality == "finger" else 64, **(params or {})}
     elif "HNSW" in factory:
         params = {"efSearch": 128, **(params or {})}
+    elif "RFlat" in factory:
+        params = {"k_factor": 40, **(params or {})}
     idx = VectorIndex.empty(modality, dim, factory, params, auto=auto)
     idx.model = model
     if not idx.is_trained:

@@ -160,7 +160,7 @@ def test_default_factory_by_size():
     assert default_factory("finger", 10_000)[0] == "BFlat"
     assert default_factory("finger", 5_000_000)[0].startswith("BIVF")
     assert default_factory("face", 1000)[0] == "Flat"
-    assert default_factory("face", 1_000_000)[0].startswith("HNSW")
+    assert default_factory("face", 1_000_000) == ("PQ64x4fs,RFlat", {"k_factor": 40})
 
 
 def test_finger_votes_best_per_minutia():
@@ -268,3 +268,26 @@ def test_cli_check_search_subjects(tmp_path, finger_store, finger_items):
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["check", "--store", str(tmp_path / "missing")])
     assert r.exit_code == 2
+
+
+def test_rescored_fast_scan_face_index(tmp_path):
+    """The large-gallery face index (PQ fast-scan codes, exact re-scoring): trained, searched,
+    deletions tombstoned; and exact search until the gallery can train it."""
+    rng = np.random.default_rng(3)
+    st = GalleryStore(tmp_path, create=True)
+    temps = {f"s{i}": _face_template(rng) for i in range(700)}
+    st.add_samples([_face_sample(n, t, f"h{n}") for n, t in list(temps.items())[:100]])
+    set_factory(st, "face", "PQ64x4fs,RFlat")
+    idx, _ = open_index(st, "face")
+    assert idx.factory == "Flat" and idx.deferred["factory"] == "PQ64x4fs,RFlat"  # 100 < 39 * 16
+    st.add_samples([_face_sample(n, t, f"h{n}") for n, t in list(temps.items())[100:]])
+    idx, action = open_index(st, "face")
+    assert idx.factory == "PQ64x4fs,RFlat" and idx.params["k_factor"] == 40 and idx.ntotal == 700
+    searcher = Searcher(st)
+    for name in ("s3", "s650"):
+        assert searcher.identify(Probe("face", temps[name]), top=3).candidates[0].subject == name
+    st.delete_subject("s3")
+    idx, _ = open_index(st, "face")
+    assert check_index(st, "face") == []
+    assert "s3" not in [c.subject for c in Searcher(st).identify(Probe("face", temps["s3"]), top=10).candidates]
+    st.close()
