@@ -40,16 +40,18 @@ def embedding_means() -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.float64) for k, v in d["means"].items()}
 
 
-def centre(v: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """``v - mean``, L2-normalised.
+def centre(v: np.ndarray, mean: np.ndarray, weight: float = 1.0) -> np.ndarray:
+    """``v - weight * mean``, L2-normalised.
 
     Every face embedding shares a common component (the mean of SFace's unit vectors has
     length ~0.3): it adds the same amount to every score, genuine or impostor, and so narrows
     the gap between them.  Removing it spreads impostor scores around 0; on lfw_dev the EER
     fell from 0.55 % to 0.46 % (and by as much with a mean fitted on half the identities and
-    measured on the other half: benchmarks/README.md).
+    measured on the other half: benchmarks/README.md).  ``weight`` below 1 removes only part
+    of it: the mean is LFW's, and on the tightly cropped gray ORL faces full removal cost
+    a genuine pair (see ``SFACE_CENTRE_WEIGHT`` in :mod:`.pipeline`).
     """
-    return l2_normalise(np.asarray(v, dtype=np.float64) - mean)
+    return l2_normalise(np.asarray(v, dtype=np.float64) - weight * mean)
 
 
 def sface_embedding(crop: np.ndarray, *, flip: bool = True) -> np.ndarray:

@@ -34,7 +34,7 @@ class FaceTemplate:
     Attributes
     ----------
     model : str
-        Embedding model and pipeline version, e.g. ``"sface-2021dec-int8bq+centred/1"``.
+        Embedding model and pipeline version, e.g. ``"sface-2021dec-int8bq+centred0.6/2"``.
     embedding : (d,) float32 array
         Unit length.
     quality : int
