@@ -21,7 +21,8 @@ Protocol
   friends are set to 1 and ``cv2.setNumThreads(1)`` before the matchers load, and
   each call is timed with :func:`time.process_time` (CPU seconds of the process,
   so other programs on the machine do not inflate it).  ``extract_ms_median`` is
-  the median over successful extractions; ``compare_per_s`` is the number of
+  the median over successful extractions (for locard including the cylinders and
+  pair geometry the comparator needs, computed once per template at enrolment); ``compare_per_s`` is the number of
   comparisons divided by their total CPU time, one ``compare(a, b)`` call per pair.
   For locard, ``compare_per_s_1n`` also times the 1:N re-ranking path (every
   template searched against all enrolled templates with ``compare_scores``), which
@@ -112,7 +113,11 @@ class LocardSystem:
         )
 
     def extract(self, data: bytes, ppi: float) -> Any:
-        return self._fp.extract(data, ppi=ppi)
+        from matcher.fingerprint.comparison import prepare
+
+        t = self._fp.extract(data, ppi=ppi)
+        prepare(t)  # cylinders are enrolment work: timed with extraction, not with compare
+        return t
 
     def compare(self, a: Any, b: Any) -> float:
         return float(self._fp.compare(a, b).score)

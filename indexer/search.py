@@ -286,7 +286,7 @@ class Searcher:
         templates : dict, optional
             ``sample id -> Template`` already decoded (with cylinders), e.g. from ingest.
         """
-        from matcher.fingerprint.comparison import _prepared
+        from matcher.fingerprint.comparison import prepare
 
         self.template_cache = max(self.template_cache, self.n_samples.get("finger", 0))
         if templates:
@@ -295,7 +295,7 @@ class Searcher:
         for i in range(0, len(ids), 1000):
             self._finger_templates(ids[i:i + 1000])
         for t in self._templates.values():
-            _prepared(t)
+            prepare(t)
 
     # -- gallery templates -------------------------------------------------------------------
     def _finger_templates(self, sample_ids: list[int]) -> list:
