@@ -43,7 +43,7 @@ import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable
 
 #: Environment that pins numerical libraries to one thread (set before they load).
 SINGLE_THREAD_ENV = {
@@ -81,20 +81,9 @@ def limit_threads() -> None:
         pass
 
 
-class System(Protocol):
-    """What the harness drives: locard's matcher or a peer adapter."""
-
-    name: str
-    label: str
-    version: str
-
-    def extract(self, data: bytes, ppi: float) -> Any: ...
-
-    def compare(self, a: Any, b: Any) -> float: ...
-
-
 class LocardSystem:
-    """locard's own fingerprint matcher (:mod:`matcher.fingerprint`)."""
+    """locard's own fingerprint matcher (:mod:`matcher.fingerprint`), driven through the same
+    interface as the peers (:class:`benchmarks.peers.Peer`)."""
 
     name = "locard"
     label = "locard"

@@ -19,7 +19,6 @@ a non-mated probe whose extraction fails returns no candidate (not a false posit
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from pathlib import Path

@@ -8,7 +8,6 @@ reason otherwise); the shipped generated prints always run.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
