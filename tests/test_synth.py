@@ -69,6 +69,19 @@ def test_same_seed_same_bytes_whatever_the_worker_count(tmp_path):
     assert a == b
 
 
+def test_a_part_is_the_same_bytes_and_names_as_the_whole_run(tmp_path):
+    generate(tmp_path / "all", 5, 1, seed=3, workers=1, progress=False)
+    generate(tmp_path / "part", 5, 1, seed=3, workers=1, progress=False, part=(2, 4))
+    whole, part = _files(tmp_path / "all"), _files(tmp_path / "part")
+    images = sorted(k for k in part if k.startswith("images/"))
+    assert images == ["images/0003_1.png", "images/0004_1.png"]
+    assert all(part[k] == whole[k] for k in images)
+    rows = (tmp_path / "part" / "labels.csv").read_text().splitlines()
+    assert rows[1:] == (tmp_path / "all" / "labels.csv").read_text().splitlines()[3:5]
+    with pytest.raises(ValueError, match="slice"):
+        generate(tmp_path / "bad", 5, 1, part=(4, 9), progress=False)
+
+
 def test_other_seed_other_images(tmp_path):
     task = dict(out=str(tmp_path), index=0, total=1, kind="whorl", impressions=1)
     for sub, seed in (("a", 1), ("b", 2)):

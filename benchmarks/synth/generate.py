@@ -161,7 +161,7 @@ class Summary:
 
 def generate(out: str | Path, identities: int, impressions: int, seed: int = 0,
              workers: int = 0, distribution: dict[str, float] | None = None,
-             progress: bool = True) -> Summary:
+             progress: bool = True, part: tuple[int, int] | None = None) -> Summary:
     """Write a synthetic fingerprint set to ``out`` (see the module docstring).
 
     Parameters
@@ -178,16 +178,23 @@ def generate(out: str | Path, identities: int, impressions: int, seed: int = 0,
         Class shares (see :func:`parse_distribution`); natural frequencies by default.
     progress : bool
         Show a progress bar.
+    part : (int, int), optional
+        Write only identities ``start <= i < stop`` (0-based) of the ``identities``-finger
+        set: the same bytes and names as the whole run, so a large set can be made in
+        slices (several folders, runs or machines) and ingested as each lands.
     """
     if identities < 1 or impressions < 1:
         raise ValueError("need at least one identity and one impression")
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "groundtruth").mkdir(parents=True, exist_ok=True)
+    start, stop = part or (0, identities)
+    if not 0 <= start < stop <= identities:
+        raise ValueError(f"part {start}:{stop} is not a non-empty slice of 0:{identities}")
     kinds = class_plan(identities, distribution or NATURAL_DISTRIBUTION, seed)
-    tasks = [IdentityTask(str(out), seed, i, identities, kinds[i], impressions) for i in range(identities)]
+    tasks = [IdentityTask(str(out), seed, i, identities, kinds[i], impressions) for i in range(start, stop)]
     workers = workers or os.cpu_count() or 1
-    workers = max(1, min(workers, identities))
+    workers = max(1, min(workers, len(tasks)))
 
     start = time.perf_counter()
     results: list[list[dict[str, str]]] = []
@@ -197,7 +204,7 @@ def generate(out: str | Path, identities: int, impressions: int, seed: int = 0,
     with Progress(TextColumn("[bold]synth fingerprints"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("images"), TimeElapsedColumn(), TimeRemainingColumn(),
                   disable=not progress) as bar:
-        job = bar.add_task("images", total=identities * impressions)
+        job = bar.add_task("images", total=len(tasks) * impressions)
         if workers == 1:
             _init_worker()
             for task in tasks:
@@ -206,7 +213,7 @@ def generate(out: str | Path, identities: int, impressions: int, seed: int = 0,
         else:
             with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
                 # map keeps task order, so the rows come back in identity order.
-                chunk = max(1, min(16, identities // (8 * workers)))
+                chunk = max(1, min(16, len(tasks) // (8 * workers)))
                 for rows in pool.map(write_identity, tasks, chunksize=chunk):
                     results.append(rows)
                     bar.advance(job, impressions)
@@ -217,4 +224,4 @@ def generate(out: str | Path, identities: int, impressions: int, seed: int = 0,
         writer.writeheader()
         for rows in results:
             writer.writerows(rows)
-    return Summary(out, identities, identities * impressions, seconds, workers)
+    return Summary(out, len(tasks), len(tasks) * impressions, seconds, workers)
