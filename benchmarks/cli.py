@@ -89,6 +89,7 @@ def bench_search(
     dataset: str = typer.Argument(..., metavar="DATASET", help="Folder with images and labels.csv (file, identity)."),
     modality: str = typer.Option(..., "--modality", help="finger or face."),
     distractors: str = typer.Option(None, "--distractors", help="Data set whose identities (first sample each) join the gallery only."),
+    distractor_store: str = typer.Option(None, "--distractor-store", help="Start the gallery from a copy of this store (ingested beforehand with locard ingest); all its subjects are distractors."),
     json_path: str = typer.Option(None, "--json", help="Write the report as JSON to this file."),
     seed: int = typer.Option(0, "--seed", help="Seed of the gallery/non-mated split of identities."),
     workers: int = typer.Option(1, "--workers", min=1, help="Extraction processes for ingest and probes."),
@@ -119,7 +120,8 @@ def bench_search(
                                   workers=workers, shortlist=shortlist, store_path=store, exhaustive=exhaustive,
                                   synthetic=synthetic, warm=warm, max_probes=max_probes, factory=factory,
                                   nprobe=[int(v) for v in nprobe.split(",")] if nprobe else None,
-                                  k_per_minutia=k_per_minutia, echo=typer.echo)
+                                  k_per_minutia=k_per_minutia, distractor_store=distractor_store,
+                                  echo=typer.echo)
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

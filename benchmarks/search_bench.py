@@ -7,7 +7,8 @@ Protocol (``benchmarks/README.md``, section Search):
 - mated probes: every other sample of those identities; non-mated probes: every
   sample of the second half;
 - ``--distractors DIR`` adds the first sample of every identity of another data set
-  to the gallery only;
+  to the gallery only; ``--distractor-store STORE`` starts the gallery from a copy of a
+  store ingested beforehand (``locard ingest``), every subject in it a distractor;
 - the gallery is ingested into a fresh store (``indexer.ingest``, timed:
   ``ingest_per_s``); each probe is extracted once and then searched
   (``Searcher.identify``, timed without extraction: ``search_ms_*``).
@@ -27,7 +28,7 @@ import numpy as np
 
 from indexer.ingest import SourceItem, extract_item, ingest, scan_source, sha256_file
 from indexer.search import Probe, Searcher
-from indexer.store import GalleryStore
+from indexer.store import DB_NAME, GalleryStore
 
 
 def split_dataset(items: list[SourceItem], seed: int = 0):
@@ -99,11 +100,31 @@ def fnir_at_fpir(mate_scores: np.ndarray, nonmated_top: np.ndarray, fpir: float)
     return float(np.mean(~(mate_scores >= t))), t
 
 
+def _copy_store(source: str, into: str, echo) -> str:
+    """Copy the store folder ``source`` (SQLite files and index files) to a new folder.
+
+    Returns the copy's path: ``into`` itself when it does not exist yet, else a
+    ``gallery`` folder inside it (the temporary directory case).
+    """
+    import shutil
+
+    src = Path(source)
+    if not (src / DB_NAME).is_file():
+        raise FileNotFoundError(f"{source} is not a store (no {DB_NAME})")
+    dst = Path(into)
+    if dst.exists():
+        dst = dst / "gallery"
+    t0 = time.perf_counter()
+    shutil.copytree(src, dst)
+    echo(f"copied distractor store {source} in {time.perf_counter() - t0:.0f} s")
+    return str(dst)
+
+
 def run(dataset: str, modality: str, *, distractors: str | None = None, json_path: str | None = None,
         seed: int = 0, workers: int = 1, shortlist: int | None = None, top: int = 10,
         store_path: str | None = None, exhaustive: bool = False, synthetic: int = 0, warm: bool = False,
         max_probes: int | None = None, factory: str | None = None, nprobe: int | list[int] | None = None,
-        k_per_minutia: int | None = None, echo=print) -> dict:
+        k_per_minutia: int | None = None, distractor_store: str | None = None, echo=print) -> dict:
     """Run the benchmark and return (and optionally write) the JSON report."""
     import faiss
 
@@ -126,7 +147,16 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
     if store_path is None:
         tmp = tempfile.TemporaryDirectory(prefix="locard-bench-search-")
         store_path = tmp.name
+    if distractor_store:
+        store_path = _copy_store(distractor_store, store_path, echo)
     store = GalleryStore(store_path, create=True)
+    if distractor_store:
+        clash = {s.name for s in store.subjects()} & {it.identity for it in items}
+        if clash:
+            store.close()
+            raise ValueError(f"{len(clash)} identities of {dataset} are already subjects of {distractor_store} "
+                             f"(e.g. {sorted(clash)[0]!r}): distractors must be other people")
+        n_distr += store.subject_count()
     echo(f"ingesting {len(gallery)} gallery images ({n_distr} distractor identities) into {store_path}")
     rep = ingest(gallery, store, workers=workers)
     if factory:  # after the images: an inverted file needs the whole gallery to train on
@@ -223,7 +253,8 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
     main_misses = list(misses)
     index_file = store.path / f"{modality}.index"
     report = {
-        "dataset": str(dataset), "modality": modality, "distractors": distractors, "seed": seed,
+        "dataset": str(dataset), "modality": modality, "distractors": distractors,
+        "distractor_store": distractor_store, "seed": seed,
         "gallery_size": n_gal, "gallery_subjects": store.subject_count(), "distractor_identities": n_distr,
         "gallery_failed": rep.failed, "mated_probes": len(mated), "nonmated_probes": len(nonmated),
         "probe_failed": int(sum(t is None for t in templates)),

@@ -59,3 +59,30 @@ def test_run_on_samples_with_synthetic_distractors(tmp_path):
     assert rep["gallery_size"] == 8 + 200
     assert rep["penetration"] == pytest.approx(20 / 208)
     assert rep["rank1"] >= 0.8 and rep["rank1_exhaustive"] >= 0.8
+
+
+def test_run_from_a_prebuilt_distractor_store_leaves_it_unchanged(tmp_path):
+    from benchmarks.synth.generate import generate
+    from indexer.ingest import ingest
+    from indexer.store import GalleryStore
+
+    # three fingers of a 100,000-finger set: names 000001.. never clash with the samples' 0001..
+    generate(tmp_path / "distr", 100_000, 1, seed=11, workers=1, progress=False, part=(0, 3))
+    st = GalleryStore(tmp_path / "store", create=True)
+    assert ingest(str(tmp_path / "distr"), st).added == 3
+    st.close()
+    rep = run(str(SAMPLES), "finger", distractor_store=str(tmp_path / "store"), shortlist=20,
+              max_probes=4, echo=lambda *a: None)
+    assert rep["gallery_size"] == 8 + 3 and rep["distractor_identities"] == 3
+    assert rep["gallery_subjects"] == 8 + 3
+    st = GalleryStore(tmp_path / "store")
+    assert st.count("finger") == 3
+    st.close()
+    with pytest.raises(FileNotFoundError, match="not a store"):
+        run(str(SAMPLES), "finger", distractor_store=str(tmp_path / "distr"), echo=lambda *a: None)
+    generate(tmp_path / "same", 3, 1, seed=11, workers=1, progress=False)  # names 0001..0003
+    st = GalleryStore(tmp_path / "clash", create=True)
+    ingest(str(tmp_path / "same"), st)
+    st.close()
+    with pytest.raises(ValueError, match="already subjects"):
+        run(str(SAMPLES), "finger", distractor_store=str(tmp_path / "clash"), echo=lambda *a: None)
