@@ -238,7 +238,10 @@ def prepare(t: Template):
         ddir = _wrap_np(th[:, None] - th[None, :])
         radial = _wrap_np(th[:, None] - np.arctan2(dy, dx))
         unit = np.stack([np.cos(th), np.sin(th)], 1)
-        p = (c.bits, c.valid, c.usable, c.full, c.ones, unit, dist, ddir, radial)
+        # The n x n geometry is most of a warm gallery's memory: float32 halves it and
+        # moves scores by about 1e-7 (distances are rounded minutia positions anyway).
+        p = (c.bits, c.valid, c.usable, c.full, c.ones, unit,
+             dist.astype(np.float32), ddir.astype(np.float32), radial.astype(np.float32))
         t._derived[MATCHER_VERSION] = p
     return p
 
@@ -287,7 +290,7 @@ def pack_templates(templates: list[Template]) -> PackedTemplates:
         cat.append(np.ascontiguousarray(np.concatenate([p[k] for p in parts])) if parts
                    else _prepared_empty()[k])
     for k in range(6, 9):  # n x n geometry, flattened
-        cat.append(np.concatenate([p[k].ravel() for p in parts]) if parts else np.zeros(0))
+        cat.append(np.concatenate([p[k].ravel() for p in parts]) if parts else np.zeros(0, np.float32))
     return PackedTemplates(tuple(cat), offsets, geo_offsets)
 
 
