@@ -163,12 +163,14 @@ def smooth_random_field(shape: tuple[int, int], amplitude: float, wavelength: fl
     -------
     (H, W) float64 array
     """
-    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    ys, xs = np.arange(shape[0], dtype=np.float64), np.arange(shape[1], dtype=np.float64)
     out = np.zeros(shape)
     for _ in range(terms):
         angle = rng.uniform(0, np.pi)
         k = 2 * np.pi / (wavelength * rng.uniform(0.7, 1.4))
-        out += np.sin(k * (np.cos(angle) * xs + np.sin(angle) * ys) + rng.uniform(0, 2 * np.pi))
+        u, v = k * np.cos(angle) * xs, k * np.sin(angle) * ys + rng.uniform(0, 2 * np.pi)
+        # sin(u + v) = sin u cos v + cos u sin v: two outer products, not H x W sines
+        out += np.outer(np.cos(v), np.sin(u)) + np.outer(np.sin(v), np.cos(u))
     return out * amplitude * np.sqrt(2.0 / terms)
 
 
