@@ -327,12 +327,16 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         full._templates = searcher._templates
         full.template_cache = max(n_gal, searcher.template_cache)
 
-        def all_samples(probe, timings):  # stage 1 skipped: every sample is re-ranked
-            from matcher.fingerprint.comparison import compare_scores
+        import os
 
-            keep = [s for s in full.owners["finger"]]
-            t = full._finger_templates(keep)
-            return keep, compare_scores(probe.template, t), t
+        from matcher.fingerprint.comparison import compare_scores, pack_templates
+
+        keep = list(full.owners["finger"])
+        every = full._finger_templates(keep)
+        packed = pack_templates(every)  # once: the gallery does not change between probes
+
+        def all_samples(probe, timings):  # stage 1 skipped: every sample is re-ranked
+            return keep, compare_scores(probe.template, packed, threads=os.cpu_count() or 1), every
 
         full._search_finger = all_samples
         probes, templates = mated, templates[: len(mated)]  # rank-1 needs the mated probes only

@@ -13,7 +13,7 @@ from PIL import Image
 from matcher.errors import (CorruptImageError, EmptyImageError, FailureToEnrol, ImageTooLargeError,
                             TemplateError, TemplateVersionError, UnsupportedFormatError)
 from matcher.fingerprint import MinutiaType, Template, compare, extract, run_pipeline
-from matcher.fingerprint.comparison import compare_scores
+from matcher.fingerprint.comparison import compare_scores, pack_templates
 
 from .fingerprint_images import DEFAULT_POINTS, OTHER_POINTS, ridge_image
 from .test_imageio import png_header_only
@@ -112,6 +112,9 @@ def test_same_finger_scores_far_above_another_finger(image, template):
     assert compare(template, template).score > 0.95
     batch = compare_scores(template, [noisy, moved, other])
     assert np.allclose(batch, [genuine[0], genuine[1], impostor[0]])
+    gallery = pack_templates([noisy, moved, other, template, noisy])
+    assert np.array_equal(compare_scores(template, gallery, threads=2), compare_scores(template, gallery))
+    assert np.array_equal(compare_scores(template, gallery, threads=9), compare_scores(template, gallery))
 
 
 def test_comparison_names_the_paired_minutiae(template):

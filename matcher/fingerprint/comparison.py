@@ -300,7 +300,7 @@ def _prepared_empty():
             np.zeros(0, bool), np.zeros(0, np.int64), np.zeros((0, 2)))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compare_many(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
                   bits, valid, use, full, ones, u, d_flat, a_flat, r_flat, offsets, geo_offsets,
                   min_common, min_cos):
@@ -319,13 +319,17 @@ def _compare_many(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
     return out
 
 
-def compare_scores(probe: Template, gallery: list[Template] | PackedTemplates) -> np.ndarray:
+def compare_scores(probe: Template, gallery: list[Template] | PackedTemplates, *,
+                   threads: int = 1) -> np.ndarray:
     """Scores of one probe against many templates (the 1:N re-ranking loop).
 
     Parameters
     ----------
     probe : Template
     gallery : list of Template, or their :func:`pack_templates` (pack once, score many probes)
+    threads : int
+        Split the gallery over this many threads (the compiled loop releases the GIL);
+        worth it from a few thousand templates up.
 
     Returns
     -------
@@ -334,5 +338,21 @@ def compare_scores(probe: Template, gallery: list[Template] | PackedTemplates) -
     packed = gallery if isinstance(gallery, PackedTemplates) else pack_templates(gallery)
     if len(probe) < 2 or len(packed) == 0:
         return np.zeros(len(packed))
-    return _compare_many(*prepare(probe), *packed.arrays, packed.offsets, packed.geo_offsets,
-                         _MATCHABLE_CELLS, _MIN_COS)
+    p = prepare(probe)
+
+    def score(g0: int, g1: int) -> np.ndarray:
+        o0, o1 = packed.offsets[g0], packed.offsets[g1]
+        q0, q1 = packed.geo_offsets[g0], packed.geo_offsets[g1]
+        arrays = [a[o0:o1] for a in packed.arrays[:6]] + [a[q0:q1] for a in packed.arrays[6:]]
+        return _compare_many(*p, *arrays, packed.offsets[g0:g1 + 1] - o0,
+                             packed.geo_offsets[g0:g1 + 1] - q0, _MATCHABLE_CELLS, _MIN_COS)
+
+    threads = max(1, min(threads, len(packed)))
+    if threads == 1:
+        return score(0, len(packed))
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, len(packed), threads + 1).astype(int)
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(score, bounds[:-1], bounds[1:]))
+    return np.concatenate(parts)
