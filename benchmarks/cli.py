@@ -137,6 +137,7 @@ def synth_fingerprints(
     workers: int = typer.Option(0, "--workers", min=0, help="Processes (0 = one per CPU)."),
     classes: str = typer.Option("natural", "--classes", help="Class shares: 'natural' or e.g. 'whorl=1,left_loop=2' (arch, tented_arch, left_loop, right_loop, whorl)."),
     preview: str = typer.Option(None, "--preview", help="Also write a PNG contact sheet: masters, impressions and real FVC images when ../shared is present."),
+    resume: bool = typer.Option(False, "--resume", help="Keep fingers whose files an interrupted run of the same seed and counts already wrote."),
     part: str = typer.Option(None, "--part", help="START:STOP - write only identities START..STOP-1 (0-based) of the set, same names and bytes as the whole run (to make a large set in slices)."),
 ) -> None:
     """SFinGe-style synthetic fingerprints at 500 ppi, with ground-truth minutiae per image.
@@ -155,7 +156,7 @@ def synth_fingerprints(
                 raise ValueError(f"--part wants START:STOP, got {part!r}")
             span = (int(start), int(stop))
         summary = generate(out, identities, impressions, seed=seed, workers=workers,
-                           distribution=distribution, part=span)
+                           distribution=distribution, part=span, resume=resume)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -82,6 +82,16 @@ def test_a_part_is_the_same_bytes_and_names_as_the_whole_run(tmp_path):
         generate(tmp_path / "bad", 5, 1, part=(4, 9), progress=False)
 
 
+def test_resume_generates_only_what_is_missing(tmp_path):
+    generate(tmp_path / "a", 4, 2, seed=3, workers=1, progress=False)
+    before = _files(tmp_path / "a")
+    (tmp_path / "a" / "images" / "0002_2.png").unlink()
+    (tmp_path / "a" / "labels.csv").unlink()
+    summary = generate(tmp_path / "a", 4, 2, seed=3, workers=1, progress=False, resume=True)
+    assert summary.identities == 1 and summary.images == 2
+    assert _files(tmp_path / "a") == before
+
+
 def test_other_seed_other_images(tmp_path):
     task = dict(out=str(tmp_path), index=0, total=1, kind="whorl", impressions=1)
     for sub, seed in (("a", 1), ("b", 2)):

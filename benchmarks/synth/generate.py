@@ -106,19 +106,44 @@ class IdentityTask:
     impressions: int
 
 
+def _stems(task: IdentityTask) -> list[str]:
+    name = identity_name(task.index, task.total)
+    return [f"{name}_{j}" for j in range(1, task.impressions + 1)]
+
+
+def label_rows(task: IdentityTask) -> list[dict[str, str]]:
+    """The ``labels.csv`` rows of one identity (they depend on the task alone)."""
+    name = identity_name(task.index, task.total)
+    return [{"file": f"images/{stem}.png", "identity": name, "class": task.kind, "impression": str(j),
+             "ppi": str(PPI), "groundtruth": f"groundtruth/{stem}.json"}
+            for j, stem in enumerate(_stems(task), start=1)]
+
+
+def is_written(task: IdentityTask) -> bool:
+    """Whether every image and ground-truth file of the identity is already there."""
+    out = Path(task.out)
+    return all((out / "images" / f"{s}.png").is_file() and (out / "groundtruth" / f"{s}.json").is_file()
+               for s in _stems(task))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    # write then rename: a run killed mid-write leaves no truncated file for --resume to trust
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def write_identity(task: IdentityTask) -> list[dict[str, str]]:
     """Generate one master and its impressions, write them; the ``labels.csv`` rows."""
     out = Path(task.out)
     name = identity_name(task.index, task.total)
     master = make_master(task.kind, master_rng(task.seed, task.index))
-    rows = []
-    for j in range(1, task.impressions + 1):
+    for j, stem in enumerate(_stems(task), start=1):
         imp = make_impression(master, impression_rng(task.seed, task.index, j))
-        stem = f"{name}_{j}"
         ok, png = cv2.imencode(".png", imp.image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
         if not ok:
             raise RuntimeError(f"PNG encoding failed for {stem}")
-        (out / "images" / f"{stem}.png").write_bytes(png.tobytes())
+        _write_atomic(out / "images" / f"{stem}.png", png.tobytes())
         t = imp.transform
         header = {"file": f"images/{stem}.png", "identity": name, "class": task.kind,
                   "impression": j, "ppi": PPI, "width": int(imp.image.shape[1]),
@@ -132,11 +157,10 @@ def write_identity(task: IdentityTask) -> list[dict[str, str]]:
                           "drag": [round(v, 2) for v in t.drag], "twist": round(t.twist, 4)},
             "master_minutiae": len(master.minutiae),
         }
-        write_groundtruth(out / "groundtruth" / f"{stem}.json", header, imp.minutiae, extra)
-        rows.append({"file": f"images/{stem}.png", "identity": name, "class": task.kind,
-                     "impression": str(j), "ppi": str(PPI),
-                     "groundtruth": f"groundtruth/{stem}.json"})
-    return rows
+        gt = out / "groundtruth" / f"{stem}.json"
+        write_groundtruth(gt.with_name(gt.name + ".part"), header, imp.minutiae, extra)
+        os.replace(gt.with_name(gt.name + ".part"), gt)
+    return label_rows(task)
 
 
 def _init_worker() -> None:
@@ -161,7 +185,7 @@ class Summary:
 
 def generate(out: str | Path, identities: int, impressions: int, seed: int = 0,
              workers: int = 0, distribution: dict[str, float] | None = None,
-             progress: bool = True, part: tuple[int, int] | None = None) -> Summary:
+             progress: bool = True, part: tuple[int, int] | None = None, resume: bool = False) -> Summary:
     """Write a synthetic fingerprint set to ``out`` (see the module docstring).
 
     Parameters
@@ -182,6 +206,9 @@ def generate(out: str | Path, identities: int, impressions: int, seed: int = 0,
         Write only identities ``start <= i < stop`` (0-based) of the ``identities``-finger
         set: the same bytes and names as the whole run, so a large set can be made in
         slices (several folders, runs or machines) and ingested as each lands.
+    resume : bool
+        Keep identities whose files are all there (from an interrupted run of the same
+        seed and counts) instead of generating them again.
     """
     if identities < 1 or impressions < 1:
         raise ValueError("need at least one identity and one impression")
@@ -193,35 +220,36 @@ def generate(out: str | Path, identities: int, impressions: int, seed: int = 0,
         raise ValueError(f"part {start}:{stop} is not a non-empty slice of 0:{identities}")
     kinds = class_plan(identities, distribution or NATURAL_DISTRIBUTION, seed)
     tasks = [IdentityTask(str(out), seed, i, identities, kinds[i], impressions) for i in range(start, stop)]
+    kept = {t.index for t in tasks if is_written(t)} if resume else set()
+    todo = [t for t in tasks if t.index not in kept]
     workers = workers or os.cpu_count() or 1
-    workers = max(1, min(workers, len(tasks)))
+    workers = max(1, min(workers, len(todo) or 1))
 
     start = time.perf_counter()
-    results: list[list[dict[str, str]]] = []
+    made: dict[int, list[dict[str, str]]] = {}
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
     with Progress(TextColumn("[bold]synth fingerprints"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("images"), TimeElapsedColumn(), TimeRemainingColumn(),
                   disable=not progress) as bar:
-        job = bar.add_task("images", total=len(tasks) * impressions)
+        job = bar.add_task("images", total=len(todo) * impressions)
         if workers == 1:
             _init_worker()
-            for task in tasks:
-                results.append(write_identity(task))
+            for task in todo:
+                made[task.index] = write_identity(task)
                 bar.advance(job, impressions)
         else:
             with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
-                # map keeps task order, so the rows come back in identity order.
-                chunk = max(1, min(16, len(tasks) // (8 * workers)))
-                for rows in pool.map(write_identity, tasks, chunksize=chunk):
-                    results.append(rows)
+                chunk = max(1, min(16, len(todo) // (8 * workers)))
+                for task, rows in zip(todo, pool.map(write_identity, todo, chunksize=chunk)):
+                    made[task.index] = rows
                     bar.advance(job, impressions)
     seconds = time.perf_counter() - start
 
     with (out / "labels.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=LABEL_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        for rows in results:
-            writer.writerows(rows)
-    return Summary(out, len(tasks), len(tasks) * impressions, seconds, workers)
+        for task in tasks:  # identity order, kept and new alike
+            writer.writerows(made.get(task.index) or label_rows(task))
+    return Summary(out, len(todo), len(todo) * impressions, seconds, workers)
