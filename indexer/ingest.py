@@ -233,6 +233,11 @@ class _ErrorReport:
             self._fh.close()
 
 
+def _metadata(item: SourceItem) -> dict:
+    # A finger template is at 500 ppi whatever the scan was: keep the scan's resolution.
+    return {**item.metadata, "ppi": item.ppi} if item.modality == "finger" else item.metadata
+
+
 def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, workers: int = 1,
            modality: str | None = None, error_report: str | Path | None = None, commit_every: int = 16,
            index_every: int = 20_000, face_mode: str = "sface", sync_index: bool = True,
@@ -287,7 +292,7 @@ def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, worker
             [NewSample(subject=e.item.identity, modality=e.item.modality, template=e.template,
                        template_version=e.template_version, quality=e.quality, sha256=e.sha256,
                        finger_position=e.item.finger_position, source=str(e.item.path),
-                       metadata=e.item.metadata) for e in pending],
+                       metadata=_metadata(e.item)) for e in pending],
             encounter_source=str(source) if not isinstance(source, list) else "")
         for e, sid in zip(pending, ids):
             if sid is None:

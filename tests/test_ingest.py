@@ -73,7 +73,7 @@ def test_bad_files_reported_rest_lands_and_resume(tmp_path):
     assert by_file["blank.png"]["error"] == "FailureToEnrol"
     assert all(r["reason"] for r in rows)
     sub, samples = st.subject("0001")
-    assert samples[0].finger_position == 2 and samples[0].metadata == {"site": "lab"}
+    assert samples[0].finger_position == 2 and samples[0].metadata == {"site": "lab", "ppi": 500.0}
     assert len(samples[0].sha256) == 64
     assert check_index(st, "finger") == []
     # a second run skips everything already stored and retries only the failures
