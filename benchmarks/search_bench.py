@@ -100,6 +100,26 @@ def fnir_at_fpir(mate_scores: np.ndarray, nonmated_top: np.ndarray, fpir: float)
     return float(np.mean(~(mate_scores >= t))), t
 
 
+def _template_bytes(t) -> int:
+    """Bytes of the arrays a template holds, with what comparisons cached on it (shared ones once)."""
+    arrays = {id(a): a for a in (t.minutiae, t.mask)}
+    for d in t._derived.values():
+        for a in (d if isinstance(d, tuple) else vars(d).values()):
+            if isinstance(a, np.ndarray):
+                arrays[id(a)] = a
+    return sum(a.nbytes for a in arrays.values())
+
+
+def _rss_bytes() -> int | None:
+    """Resident memory of this process now (Linux), for memory-per-finger figures."""
+    try:
+        import os
+
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _copy_store(source: str, into: str, echo) -> str:
     """Copy the store folder ``source`` (SQLite files and index files) to a new folder.
 
@@ -204,10 +224,18 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
     if sweep:
         searcher.indexes[modality].params[knob] = sweep[0]
         searcher.indexes[modality].apply_params()
+    warm_memory = {}
     if warm and modality == "finger":
         t0 = time.perf_counter()
+        rss0 = _rss_bytes()
         searcher.warm(synth_templates)
-        echo(f"  warmed {len(searcher._templates)} gallery templates in {time.perf_counter() - t0:.0f} s")
+        rss1 = _rss_bytes()
+        n_warm = max(len(searcher._templates), 1)
+        arrays = sum(_template_bytes(t) for t in searcher._templates.values())
+        warm_memory = {"warm_s": time.perf_counter() - t0, "warm_array_bytes_per_finger": arrays / n_warm,
+                       "warm_rss_bytes_per_finger": (rss1 - rss0) / n_warm if rss0 and not synth_templates else None}
+        echo(f"  warmed {len(searcher._templates)} gallery templates in {warm_memory['warm_s']:.0f} s, "
+             f"{arrays / n_warm / 1e3:.1f} kB of arrays each")
     n_gal = store.count(modality)
     gallery_sha = {sha256_file(it.path) for it in gallery}
 
@@ -314,6 +342,7 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
             echo(f"  {knob} {npb}: {report['nprobe_sweep'][-1]}")
         searcher.indexes[modality].params[knob] = sweep[0]
         searcher.indexes[modality].apply_params()
+    report.update(warm_memory)
     report["synthetic_distractors"] = synthetic
     if synthetic:
         report["synthetic_insert_s"] = synth_s
