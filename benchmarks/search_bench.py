@@ -121,12 +121,15 @@ def _rss_bytes() -> int | None:
 
 
 def _copy_store(source: str, into: str, echo) -> str:
-    """Copy the store folder ``source`` (SQLite files and index files) to a new folder.
+    """Copy the store folder ``source`` to a new folder; safe while an ingest writes to it.
 
-    Returns the copy's path: ``into`` itself when it does not exist yet, else a
-    ``gallery`` folder inside it (the temporary directory case).
+    The index files go first and the database after them through SQLite's backup API,
+    so the copy's database is a consistent snapshot at least as new as its indexes
+    (which then replay what they lack when opened).  Returns the copy's path: ``into``
+    itself when it does not exist yet, else a ``gallery`` folder inside it.
     """
     import shutil
+    import sqlite3
 
     src = Path(source)
     if not (src / DB_NAME).is_file():
@@ -134,8 +137,15 @@ def _copy_store(source: str, into: str, echo) -> str:
     dst = Path(into)
     if dst.exists():
         dst = dst / "gallery"
+    dst.mkdir(parents=True)
     t0 = time.perf_counter()
-    shutil.copytree(src, dst)
+    for f in src.iterdir():
+        if f.is_file() and not f.name.startswith(DB_NAME):
+            shutil.copy2(f, dst / f.name)
+    with sqlite3.connect(src / DB_NAME) as a, sqlite3.connect(dst / DB_NAME) as b:
+        a.backup(b)
+    a.close()
+    b.close()
     echo(f"copied distractor store {source} in {time.perf_counter() - t0:.0f} s")
     return str(dst)
 
