@@ -88,11 +88,12 @@ class Gallery:
     def add(samples: list[NewSample], source: str = "") -> Callable[[GalleryStore], list[int | None]]:
         return lambda st: st.add_samples(samples, encounter_source=source)
 
-    def identify(self, probes: list[Probe], top: int, fmr: float) -> Callable[[GalleryStore], SearchResult]:
+    def identify(self, probes: list[Probe], top: int, fmr: float,
+                 exclude: frozenset[str] = frozenset()) -> Callable[[GalleryStore], SearchResult]:
         def run(st: GalleryStore) -> SearchResult:
             s = self._searcher_now(st)
             s.fmr = fmr
-            return s.identify(probes, top=top)
+            return s.identify(probes, top=top, exclude=exclude)
         return run
 
     @staticmethod

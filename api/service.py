@@ -2,9 +2,10 @@
 
 Every method takes the caller's key record and answers only with records the
 caller's bureau may see.  A record it may not see behaves exactly like one that does
-not exist (same 404 text, no count, no score): searches ask the searcher for
-``top`` plus the number of hidden subjects and drop the hidden ones, so the answer
-is the same as if those records were not in the gallery.
+not exist (same 404 text, no count, no score): searches pass the hidden subjects to
+the searcher, which leaves them out before the fingerprint shortlist is cut and the
+face neighbours are counted, so the answer is the one a gallery without those records
+would give.
 
 CPU-heavy work (decoding, extraction, comparison) runs in worker threads; store
 access runs on the gallery thread (:mod:`api.gallery`).
@@ -306,18 +307,16 @@ class QueryService:
                        ) -> tuple[list[S.CandidateOut], SearchResult, int]:
         """Ranked candidates visible to the caller, the raw result, and the visible gallery size."""
         hidden = await run_sync(self.access.hidden_from, caller.bureau)
-        result = await self.gallery.acall(self.gallery.identify(probes, top + len(hidden), fmr))
-        out = _visible_candidates(result, hidden, top)
-        visible = max(result.gallery_subjects - len(hidden), len(out))
-        return out, result, visible
+        result = await self.gallery.acall(self.gallery.identify(probes, top, fmr, frozenset(hidden)))
+        out = _candidates(result)
+        return out, result, result.gallery_subjects
 
     def search_for_job(self, bureau: str, key_id: str, data: bytes, modality: str, finger_position: int,
                        ppi: float, top: int, fmr: float, label: str) -> list[S.CandidateOut]:
         """One batch-job probe, on the job runner's thread (raises typed locard errors)."""
         p = probe(data, modality, finger_position, ppi, self.config.limits, label)
         hidden = self.access.hidden_from(bureau)
-        result = self.gallery.call(self.gallery.identify([p], top + len(hidden), fmr))
-        cands = _visible_candidates(result, hidden, top)
+        cands = _candidates(self.gallery.call(self.gallery.identify([p], top, fmr, frozenset(hidden))))
         self.audit.append({"key": key_id, "role": "bureau", "bureau": bureau, "action": "search", "batch": True,
                            "label": label, "probes": [hashlib.sha256(data).hexdigest()], "top": top, "fmr": fmr,
                            "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
@@ -462,12 +461,11 @@ def _compare_with_samples(probes: list[Probe], used: list[int], samples) -> list
     return out
 
 
-def _visible_candidates(result: SearchResult, hidden: set[str], top: int) -> list[S.CandidateOut]:
-    cands = [c for c in result.candidates if c.subject not in hidden][:top]
+def _candidates(result: SearchResult) -> list[S.CandidateOut]:
     return [S.CandidateOut(rank=r, subject=c.subject, score=c.score, raw=c.raw, hit=c.hit,
                            evidence=[S.EvidenceOut(probe=e.probe, sample_id=e.sample_id, modality=e.modality,
                                                    finger_position=e.finger_position, score=e.score, log_fmr=e.log_fmr,
                                                    pairs=None if e.pairs is None else [tuple(p) for p in e.pairs.tolist()])
                                      for e in c.evidence])
-            for r, c in enumerate(cands, 1)]
+            for r, c in enumerate(result.candidates, 1)]
 

@@ -25,7 +25,8 @@ summed per subject (:mod:`indexer.fusion`).  Gallery and probe finger positions
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -274,6 +275,7 @@ class Searcher:
         self.owners = {m: self.store.sample_owners(m) for m in ("finger", "face")}
         self.n_samples = {m: len(self.owners[m]) for m in self.owners}
         self.n_subjects = self.store.subject_count()
+        self._by_name: dict[str, Counter] | None = None  # built on the first search that excludes
         live = set(self.owners["finger"])
         for sid in [s for s in self._templates if s not in live]:
             del self._templates[sid]
@@ -313,8 +315,15 @@ class Searcher:
             self._templates.popitem(last=False)
         return out
 
+    def _samples_by_name(self) -> dict[str, Counter]:
+        """Modality -> subject name -> samples, for searches that exclude subjects."""
+        if self._by_name is None:
+            self._by_name = {m: Counter(name for _, name, _ in owners.values()) for m, owners in self.owners.items()}
+        return self._by_name
+
     # -- per modality ------------------------------------------------------------------------
-    def _search_finger(self, probe: Probe, timings: dict) -> tuple[list[int], np.ndarray, list]:
+    def _search_finger(self, probe: Probe, timings: dict, exclude: AbstractSet[str] = frozenset()
+                       ) -> tuple[list[int], np.ndarray, list]:
         from matcher.fingerprint.comparison import compare_scores
 
         idx = self.indexes.get("finger")
@@ -327,7 +336,8 @@ class Searcher:
         d, i, pops = idx.search_finger(codes, min(self.k_per_minutia, idx.ntotal))
         sids, votes = finger_votes(d, i, popcounts(codes), pops)
         owners = self.owners["finger"]
-        keep = [s for s in sids.tolist() if s in owners
+        # excluded subjects are dropped before the shortlist is cut, so they take no place in it
+        keep = [s for s in sids.tolist() if s in owners and owners[s][1] not in exclude
                 and (probe.finger_position == 0 or owners[s][2] in (0, probe.finger_position))]
         keep = keep[: self.shortlist]
         t1 = time.perf_counter()
@@ -338,21 +348,29 @@ class Searcher:
         timings["finger_stage2"] = timings.get("finger_stage2", 0.0) + (t2 - t1) * 1e3
         return keep, scores, templates
 
-    def _search_face(self, probe: Probe, timings: dict) -> tuple[list[int], np.ndarray]:
+    def _search_face(self, probe: Probe, timings: dict, exclude: AbstractSet[str] = frozenset()
+                     ) -> tuple[list[int], np.ndarray]:
         idx = self.indexes.get("face")
         if idx is None or idx.ntotal == 0:
             return [], np.zeros(0)
         t0 = time.perf_counter()
         if idx.model and probe.template.model != idx.model:
             raise ProbeError(f"probe face template is from {probe.template.model}, the gallery's from {idx.model}")
-        s, i = idx.search(np.asarray(probe.template.embedding, np.float32)[None, :], min(self.face_k, idx.ntotal))
-        ok = i[0] >= 0
-        ids = [x for x in i[0][ok].tolist()]
+        k = self.face_k
+        if exclude:  # ask for as many more as the excluded subjects have faces
+            faces = self._samples_by_name()["face"]
+            k += sum(faces.get(n, 0) for n in exclude)
+        s, i = idx.search(np.asarray(probe.template.embedding, np.float32)[None, :], min(k, idx.ntotal))
+        owners = self.owners["face"]
+        ok = np.array([x >= 0 and (not exclude or owners.get(x, (0, "", 0))[1] not in exclude)
+                       for x in i[0].tolist()], bool)
+        ids = i[0][ok].tolist()
         timings["face"] = timings.get("face", 0.0) + (time.perf_counter() - t0) * 1e3
         return ids, s[0][ok].astype(np.float64)
 
     # -- the search --------------------------------------------------------------------------
-    def identify(self, probes: list[Probe] | Probe, top: int = 10) -> SearchResult:
+    def identify(self, probes: list[Probe] | Probe, top: int = 10,
+                 exclude: AbstractSet[str] = frozenset()) -> SearchResult:
         """Search the gallery with one probe of one or more samples (one subject).
 
         Parameters
@@ -361,6 +379,10 @@ class Searcher:
             The samples of one subject (e.g. ten fingers and a face).
         top : int
             Candidates returned.
+        exclude : set of str
+            Names of subjects to search as if they were not enrolled (records the caller
+            may not see): they take no shortlist place and no rank, and the gallery size
+            behind the expected FPIR leaves them out.
 
         Raises
         ------
@@ -384,11 +406,11 @@ class Searcher:
         for p_i, probe in enumerate(probes):
             if probe.modality == "finger":
                 n_finger_probes += 1
-                ids, raw, templates = self._search_finger(probe, timings)
+                ids, raw, templates = self._search_finger(probe, timings, exclude)
                 reranked += len(ids)
                 owners = self.owners["finger"]
             elif probe.modality == "face":
-                ids, raw = self._search_face(probe, timings)
+                ids, raw = self._search_face(probe, timings, exclude)
                 templates = [None] * len(ids)
                 owners = self.owners["face"]
             else:
@@ -423,8 +445,12 @@ class Searcher:
         penetration = {}
         if n_finger_probes:
             penetration["finger"] = reranked / (n_f * n_finger_probes) if n_f else 0.0
-        return SearchResult(candidates, self.n_subjects, penetration, calibrated, threshold, self.fmr,
-                            expected_fpir(self.fmr, self.n_subjects) if calibrated else None, timings)
+        n_subjects = self.n_subjects
+        if exclude:
+            by_name = self._samples_by_name()
+            n_subjects -= sum(1 for n in exclude if any(n in c for c in by_name.values()))
+        return SearchResult(candidates, n_subjects, penetration, calibrated, threshold, self.fmr,
+                            expected_fpir(self.fmr, n_subjects) if calibrated else None, timings)
 
 
 def probe_from_image(data: bytes, modality: str, *, finger_position: int = 0, ppi: float = 500.0,

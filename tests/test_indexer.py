@@ -18,7 +18,7 @@ from indexer.errors import StoreNotFoundError, StoreVersionError, SubjectNotFoun
 from indexer.faiss_index import (VectorIndex, check_index, default_factory, index_path, open_index,
                                  set_factory)
 from indexer.fusion import expected_fpir, fused_threshold
-from indexer.ingest import ingest, scan_source
+from indexer.ingest import SourceItem, ingest, scan_source
 from indexer.search import Probe, Searcher, finger_votes
 from indexer.store import GalleryStore, NewSample
 
@@ -130,6 +130,11 @@ def test_face_index_replay_delete_and_rebuild(tmp_path):
     r = searcher.identify(Probe("face", temps["s7"]), top=3)
     assert r.candidates[0].subject == "s7" and r.candidates[0].evidence[0].score == pytest.approx(1.0, abs=1e-5)
     assert all(c.subject != "s3" for c in searcher.identify(Probe("face", temps["s3"]), top=19).candidates)
+    # excluded subjects are searched as if absent: with one neighbour asked, the next one comes back
+    one = Searcher(st, face_k=1)
+    r = one.identify(Probe("face", temps["s7"]), top=5, exclude={"s7", "nobody"})
+    assert len(r.candidates) == 1 and r.candidates[0].subject != "s7"
+    assert r.gallery_subjects == 18
     st.close()
 
 
@@ -207,6 +212,28 @@ def test_finger_search_rank1_and_penetration(finger_store, finger_items):
     short = Searcher(st, shortlist=3)
     r = short.identify(Probe("finger", probes[0][1]), top=5)
     assert r.penetration["finger"] == pytest.approx(3 / st.count("finger"))
+    st.close()
+
+
+@needs_samples
+def test_excluded_subjects_take_no_shortlist_place(tmp_path, finger_items):
+    from matcher.fingerprint import extract
+
+    # the same finger enrolled twice, as two subjects, among others
+    first = sorted({it.identity for it in finger_items})[0]
+    gallery = [SourceItem(it.path, ("twin-" if it.path.stem.endswith("_2") else "") + it.identity, "finger")
+               for it in finger_items if it.path.stem.endswith("_1") or it.path.stem == f"{first}_2"]
+    st = GalleryStore(tmp_path, create=True)
+    assert ingest(gallery, st, workers=1).added == len(gallery)
+    probe = Probe("finger", extract((SAMPLES / "images" / f"{first}_3.png").read_bytes()))
+    s = Searcher(st, shortlist=1)
+    top = s.identify(probe, top=5).candidates[0].subject
+    assert top in (first, f"twin-{first}")
+    other = ({first, f"twin-{first}"} - {top}).pop()
+    # with one place in the shortlist, only leaving the excluded subject out before the cut finds the other
+    r = s.identify(probe, top=5, exclude={top})
+    assert [c.subject for c in r.candidates] == [other]
+    assert r.gallery_subjects == st.subject_count() - 1
     st.close()
 
 
