@@ -26,8 +26,6 @@ import dataclasses
 import json
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -64,12 +62,6 @@ def build_gallery(work: Path, subjects: int, workers: int) -> Path:
         print(f"gallery: {rep.added} added, {rep.failed} failed, {st.subject_count()} subjects "
               f"in {time.time() - t0:.0f} s", flush=True)
     return store
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def run_load(base: str, key: str, probes: list[tuple[str, bytes]], clients: int, seconds: float) -> dict:
@@ -146,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     store = build_gallery(work, args.subjects, args.workers)
 
     from api.database import ApiDatabase
+    from api.local import start_server
     from api.keys import create_key
     from indexer.store import GalleryStore
 
@@ -154,25 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         n_subjects, n_samples = st.subject_count(), st.count("finger")
     probes = [(p.stem.split("_")[0], p.read_bytes()) for p in sorted((SAMPLES / "images").glob("*.png"))
               if p.stem.endswith(("_3", "_4"))]
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = open(work / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "locard", "serve", "--store", str(store), "--host", "127.0.0.1",
-                               "--port", str(port), "--extract-processes", str(args.extract_processes)],
-                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    server = start_server(store, "--extract-processes", str(args.extract_processes),
+                          log_path=work / "server.log")
+    base = server.base_url
     try:
         import httpx
 
-        t0 = time.time()
-        while True:
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.time() - t0 > 120:
-                raise RuntimeError("locard serve did not start; see " + str(work / "server.log"))
-            time.sleep(0.5)
         # warm-up: load the indexes and compile what is compiled on first use
         for finger, data in probes[:4]:
             r = httpx.post(f"{base}/v1/search", headers={"X-API-Key": key}, timeout=300,
@@ -182,12 +162,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({n_samples} finger samples) ...", flush=True)
         result = asyncio.run(run_load(base, key, probes, args.clients, args.seconds))
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        server.stop()
     result.update({"extract_processes": args.extract_processes, "gallery_subjects": n_subjects, "gallery_finger_samples": n_samples,
                    "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})

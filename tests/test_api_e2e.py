@@ -8,8 +8,6 @@ reason otherwise); the shipped generated prints always run.
 
 from __future__ import annotations
 
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.local import start_server
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples" / "fingerprints" / "images"
 SHARED = ROOT.parent / "shared" / "data"
 FVC = SHARED / "fingerprint" / "fvc2002_db1_b" / "images"
 LFW = SHARED / "face" / "lfw_original_10ids" / "images"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _locard(*args: str) -> subprocess.CompletedProcess:
@@ -44,31 +38,11 @@ def server(tmp_path_factory):
     for role, bureau in (("bureau", "FR"), ("examiner", "FR"), ("examiner", "DE"), ("auditor", "FR")):
         keys[(role, bureau)] = _locard("keys", "create", "--role", role, "--bureau", bureau,
                                        "--store", str(store)).stdout.strip()
-    port = _free_port()
-    log = open(store / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "locard", "serve", "--store", str(store), "--host", "127.0.0.1",
-                             "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=base, timeout=120)
-    t0 = time.time()
-    while True:
-        try:
-            if client.get("/v1/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.time() - t0 > 90:
-            proc.kill()
-            raise RuntimeError(f"locard serve did not start: {(store / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.3)
+    server = start_server(store, log_path=store / "server.log", timeout=90)
+    client = httpx.Client(base_url=server.base_url, timeout=120)
     yield client, keys, store
     client.close()
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    server.stop()
 
 
 def _enrol(client, key, files, shared="all"):
@@ -172,31 +146,13 @@ def test_concurrent_enrolments_and_searches_keep_the_store_consistent(server):
     assert r.json()["intact"] is True
 
 
-def _start_server(store: Path):
-    port = _free_port()
-    log = open(store / f"server-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "locard", "serve", "--store", str(store), "--host", "127.0.0.1",
-                             "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
-    t0 = time.time()
-    while True:
-        try:
-            if client.get("/v1/health").status_code == 200:
-                return proc, client, log
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.time() - t0 > 90:
-            proc.kill()
-            raise RuntimeError("locard serve did not start")
-        time.sleep(0.3)
-
-
 def test_batch_job_survives_a_killed_server(tmp_path):
     store = tmp_path / "store"
     store.mkdir()
     key = _locard("keys", "create", "--role", "bureau", "--bureau", "FR", "--store", str(store)).stdout.strip()
     h = {"X-API-Key": key}
-    proc, client, log = _start_server(store)
+    server = start_server(store, timeout=90)
+    client = httpx.Client(base_url=server.base_url, timeout=120)
     try:
         sub = _enrol(client, key, [("fingerprint", ("a.png", (SAMPLES / "0005_1.png").read_bytes()))])
         probes = [("fingerprint", (f"p{i}.png", (SAMPLES / f"0005_{2 + i % 3}.png").read_bytes())) for i in range(40)]
@@ -207,17 +163,16 @@ def test_batch_job_survives_a_killed_server(tmp_path):
         while client.get(f"/v1/jobs/{jid}", headers=h).json()["done"] < 2 and time.time() - t0 < 120:
             time.sleep(0.05)
     finally:
-        proc.kill()  # a crash, not a shutdown
-        proc.wait(timeout=30)
+        server.crash()
         client.close()
-        log.close()
     import sqlite3
 
     con = sqlite3.connect(store / "api.sqlite")
     done_at_kill = con.execute("SELECT done FROM jobs WHERE id=?", (jid,)).fetchone()[0]
     con.close()
     assert 2 <= done_at_kill < 40, f"the server was to be killed mid-job (done {done_at_kill})"
-    proc, client, log = _start_server(store)
+    server = start_server(store, timeout=90)
+    client = httpx.Client(base_url=server.base_url, timeout=120)
     try:
         t0 = time.time()
         while (job := client.get(f"/v1/jobs/{jid}", headers=h).json())["state"] not in ("done", "failed"):
@@ -227,7 +182,5 @@ def test_batch_job_survives_a_killed_server(tmp_path):
         items = client.get(f"/v1/jobs/{jid}/results", headers=h).json()["items"]
         assert len(items) == 40 and all(i["candidates"][0]["subject"] == sub for i in items)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        server.stop()
         client.close()
-        log.close()
