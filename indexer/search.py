@@ -240,7 +240,7 @@ class Searcher:
     fmr : float
         False match rate of the decision threshold.
     template_cache : int
-        Decoded gallery templates (with the comparator's prepared arrays, ~45 kB each)
+        Decoded gallery templates (with the comparator's prepared arrays, ~36 kB each)
         kept in memory; a template re-ranked cold costs its cylinders (several ms).
     threads : int or None
         FAISS (OpenMP) threads; 1 by default: one search is small, and on a shared
