@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS samples (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS samples_subject ON samples(subject_id);
+CREATE INDEX IF NOT EXISTS encounters_subject ON encounters(subject_id);
 CREATE INDEX IF NOT EXISTS samples_modality ON samples(modality, id);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
