@@ -215,18 +215,16 @@ def generate(out: str | Path, identities: int, impressions: int, seed: int = 0,
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "groundtruth").mkdir(parents=True, exist_ok=True)
-    start, stop = part or (0, identities)
-    if not 0 <= start < stop <= identities:
-        raise ValueError(f"part {start}:{stop} is not a non-empty slice of 0:{identities}")
+    first, stop = part or (0, identities)
+    if not 0 <= first < stop <= identities:
+        raise ValueError(f"part {first}:{stop} is not a non-empty slice of 0:{identities}")
     kinds = class_plan(identities, distribution or NATURAL_DISTRIBUTION, seed)
-    tasks = [IdentityTask(str(out), seed, i, identities, kinds[i], impressions) for i in range(start, stop)]
-    kept = {t.index for t in tasks if is_written(t)} if resume else set()
-    todo = [t for t in tasks if t.index not in kept]
+    tasks = [IdentityTask(str(out), seed, i, identities, kinds[i], impressions) for i in range(first, stop)]
+    todo = [t for t in tasks if not (resume and is_written(t))]
     workers = workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(todo) or 1))
 
     start = time.perf_counter()
-    made: dict[int, list[dict[str, str]]] = {}
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
@@ -237,13 +235,12 @@ def generate(out: str | Path, identities: int, impressions: int, seed: int = 0,
         if workers == 1:
             _init_worker()
             for task in todo:
-                made[task.index] = write_identity(task)
+                write_identity(task)
                 bar.advance(job, impressions)
         else:
             with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
                 chunk = max(1, min(16, len(todo) // (8 * workers)))
-                for task, rows in zip(todo, pool.map(write_identity, todo, chunksize=chunk)):
-                    made[task.index] = rows
+                for _ in pool.map(write_identity, todo, chunksize=chunk):
                     bar.advance(job, impressions)
     seconds = time.perf_counter() - start
 
@@ -251,5 +248,5 @@ def generate(out: str | Path, identities: int, impressions: int, seed: int = 0,
         writer = csv.DictWriter(fh, fieldnames=LABEL_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for task in tasks:  # identity order, kept and new alike
-            writer.writerows(made.get(task.index) or label_rows(task))
+            writer.writerows(label_rows(task))
     return Summary(out, len(todo), len(todo) * impressions, seconds, workers)
