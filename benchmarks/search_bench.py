@@ -20,6 +20,7 @@ a non-mated probe whose extraction fails returns no candidate (not a false posit
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -113,8 +114,6 @@ def _template_bytes(t) -> int:
 def _rss_bytes() -> int | None:
     """Resident memory of this process now (Linux), for memory-per-finger figures."""
     try:
-        import os
-
         return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None
@@ -365,8 +364,6 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         full = Searcher(store, shortlist=n_gal, k_per_minutia=64, template_cache=n_gal)
         full._templates = searcher._templates
         full.template_cache = max(n_gal, searcher.template_cache)
-
-        import os
 
         from matcher.fingerprint.comparison import compare_scores, pack_templates
 
