@@ -7,7 +7,8 @@ searches) and the event loop never blocks on them.  Image decoding and template
 extraction, the expensive part, run in the general thread pool beforehand.
 
 Before each search the searcher is brought up to the store's last change, so
-enrolments and deletions (through the service or ``locard ingest``) are seen at once.
+enrolments and deletions (through the service or ``locard ingest``) are seen at once;
+the caller's hidden set is read in that same step (see :meth:`Gallery.identify`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -89,11 +91,18 @@ class Gallery:
         return lambda st: st.add_samples(samples, encounter_source=source)
 
     def identify(self, probes: list[Probe], top: int, fmr: float,
-                 exclude: frozenset[str] = frozenset()) -> Callable[[GalleryStore], SearchResult]:
+                 hidden: Callable[[], AbstractSet[str]] = frozenset) -> Callable[[GalleryStore], SearchResult]:
+        """A search that leaves out the subjects ``hidden()`` names.
+
+        ``hidden`` is called on the gallery thread after the searcher has caught up with
+        the store and right before it searches: every sample the search can see was
+        stored before the call, and a subject's access rule is written before its
+        samples, so no subject enrolled meanwhile escapes the hidden set.
+        """
         def run(st: GalleryStore) -> SearchResult:
             s = self._searcher_now(st)
             s.fmr = fmr
-            return s.identify(probes, top=top, exclude=exclude)
+            return s.identify(probes, top=top, exclude=frozenset(hidden()))
         return run
 
     @staticmethod
