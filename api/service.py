@@ -306,8 +306,10 @@ class QueryService:
     async def identify(self, caller: KeyRecord, probes: list[Probe], top: int, fmr: float
                        ) -> tuple[list[S.CandidateOut], SearchResult, int]:
         """Ranked candidates visible to the caller, the raw result, and the visible gallery size."""
-        hidden = await run_sync(self.access.hidden_from, caller.bureau)
-        result = await self.gallery.acall(self.gallery.identify(probes, top, fmr, frozenset(hidden)))
+        # the hidden set is read on the gallery thread in the search's own step: one read
+        # before it would miss a subject enrolled between the two
+        result = await self.gallery.acall(self.gallery.identify(
+            probes, top, fmr, lambda: self.access.hidden_from(caller.bureau)))
         out = _candidates(result)
         return out, result, result.gallery_subjects
 
@@ -315,8 +317,8 @@ class QueryService:
                        ppi: float, top: int, fmr: float, label: str) -> list[S.CandidateOut]:
         """One batch-job probe, on the job runner's thread (raises typed locard errors)."""
         p = probe(data, modality, finger_position, ppi, self.config.limits, label)
-        hidden = self.access.hidden_from(bureau)
-        cands = _candidates(self.gallery.call(self.gallery.identify([p], top, fmr, frozenset(hidden))))
+        cands = _candidates(self.gallery.call(self.gallery.identify(
+            [p], top, fmr, lambda: self.access.hidden_from(bureau))))
         self.audit.append({"key": key_id, "role": "bureau", "bureau": bureau, "action": "search", "batch": True,
                            "label": label, "probes": [hashlib.sha256(data).hexdigest()], "top": top, "fmr": fmr,
                            "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
