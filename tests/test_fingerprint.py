@@ -36,7 +36,7 @@ def _png(arr: np.ndarray) -> bytes:
 
 
 def test_every_stage_is_observable(image):
-    ex = run_pipeline(image)
+    ex = run_pipeline(image, mode="fast")
     h, w = image.shape
     assert ex.orientation.theta.shape == (h, w) and ex.mask.shape == (h, w)
     assert ex.mask[h // 2, w // 2] and not ex.mask[2, 2]  # centre is print, white margin is not
