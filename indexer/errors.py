@@ -41,3 +41,11 @@ class IndexMismatchError(StoreError):
 
 class ProbeError(LocardError, ValueError):
     """A search probe that cannot be used (no usable sample in any of its images)."""
+
+
+class CalibrationError(LocardError):
+    """A matcher's shipped calibration is missing, unreadable, or for another matcher version.
+
+    Scores cannot be put on the ``-log10 FMR`` scale without it: searching on raw scores
+    would silently change every threshold, so this is an error, not a fallback.
+    """

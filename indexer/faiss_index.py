@@ -18,21 +18,28 @@ The header holds the modality, the FAISS factory string the index was built from
 (and whether it was chosen by size), the search parameters, the descriptor or
 embedding-model version, the vector count, the tombstoned ids (for index types
 without ``remove_ids``) and ``last_change``: the store change sequence number the
-index contains.  Files are written to a temporary name, fsynced and renamed, so a
-file on disk is always whole.
+index contains.  Files are written to a temporary name of their own, fsynced and
+renamed, so a file on disk is always whole; one writer at a time (an exclusive
+``flock`` on ``<name>.lock`` beside the file), and a writer whose index is older than
+the file already there leaves the file alone, so ``locard ingest`` beside ``locard
+serve`` neither collides nor moves the file backwards.
 
 :func:`open_index` loads a file, replays the store changes after its ``last_change``
 (or rebuilds it when the file is missing, damaged, of another format or descriptor
 version, or when the size-based choice of index type has changed), and saves it
-when anything was replayed.  :func:`check_index` compares an index with the store.
+when anything was replayed.  :func:`catch_up` brings an index already in memory up
+to the store's last change (what a long-running searcher does after each change).
+:func:`check_index` compares an index with the store.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import struct
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,30 +303,50 @@ class VectorIndex:
                 "last_change": self.last_change, "ntotal": self.ntotal,
                 "tombstones": sorted(self.tombstones), "deferred": self.deferred}
 
-    def save(self, path: str | Path) -> None:
-        """Write atomically (temporary file, fsync, rename, fsync of the folder)."""
+    def save(self, path: str | Path) -> bool:
+        """Write atomically, one writer at a time; never replace a newer file.
+
+        Under an exclusive lock on ``<path>.lock``: a temporary file of its own name in
+        the same folder, fsync, rename over ``path``, fsync of the folder.  A file
+        already there whose ``last_change`` is later than this index's is kept (another
+        process saved a newer one).
+
+        Returns
+        -------
+        bool
+            Whether the file was written.
+        """
         path = Path(path)
         if self.modality == "finger":
             blob = faiss.serialize_index_binary(self.index)
         else:
             blob = faiss.serialize_index(self.index)
         head = json.dumps(self.header()).encode()
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(_HEAD.pack(MAGIC, INDEX_FORMAT, len(head)))
-            f.write(head)
-            f.write(memoryview(blob))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        try:
-            fd = os.open(path.parent, os.O_RDONLY)
+        with _file_lock(path):
+            on_disk = read_header(path)
+            if on_disk is not None and on_disk.get("last_change", -1) > self.last_change:
+                return False
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
             try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError:
-            pass
+                with open(fd, "wb") as f:
+                    f.write(_HEAD.pack(MAGIC, INDEX_FORMAT, len(head)))
+                    f.write(head)
+                    f.write(memoryview(blob))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            try:
+                dfd = os.open(path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+            except OSError:
+                pass
+        return True
 
     @classmethod
     def load(cls, path: str | Path) -> "VectorIndex":
@@ -357,6 +384,38 @@ class VectorIndex:
             raise IndexFileError(f"{path} is damaged: {out.ntotal} vectors, header says {head['ntotal']}")
         out.apply_params()
         return out
+
+
+class _file_lock:
+    """Exclusive ``flock`` on ``<path>.lock`` (blocks until held; released on exit or process death)."""
+
+    def __init__(self, path: Path):
+        self.lock_path = path.with_name(path.name + ".lock")
+
+    def __enter__(self):
+        self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self.fd)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)  # closing the descriptor drops the lock
+
+
+def read_header(path: str | Path) -> dict | None:
+    """The JSON header of an index file (without reading the vectors), or ``None`` when the
+    file is absent or not a readable index file of this format."""
+    try:
+        with open(path, "rb") as f:
+            magic, fmt, hlen = _HEAD.unpack(f.read(_HEAD.size))
+            if magic != MAGIC or fmt != INDEX_FORMAT:
+                return None
+            return json.loads(f.read(hlen))
+    except (OSError, struct.error, ValueError):
+        return None
 
 
 # -- store <-> index ---------------------------------------------------------------------------
@@ -508,17 +567,9 @@ def open_index(store: GalleryStore, modality: str, *, save: bool = True,
     if reason is None:
         if configured_factory(store, modality) is not None:
             idx.auto = False  # a fixed factory equal to the file's: never re-chosen by size
-        target = store.last_change()
-        changes = [c for c in store.changes_since(idx.last_change, modality) if c[0] <= target]
-        if changes:
-            _replay(store, idx, changes, cache)
-        idx.last_change = target
+        changes, reason = catch_up(store, idx, cache)
         action = f"replayed {len(changes)} changes" if changes else "current"
-        if idx.auto and default_factory(modality, idx.ntotal)[0] != idx.factory:
-            reason = f"size {idx.ntotal} calls for {default_factory(modality, idx.ntotal)[0]}, not {idx.factory}"
-        elif idx.needs_compaction():
-            reason = f"{len(idx.tombstones)} tombstones to compact"
-        elif changes and save:
+        if reason is None and changes and save:
             idx.save(path)
     if reason is not None:
         idx = build_index(store, modality, cache=cache)
@@ -526,6 +577,33 @@ def open_index(store: GalleryStore, modality: str, *, save: bool = True,
         if save:
             idx.save(path)
     return idx, action
+
+
+def catch_up(store: GalleryStore, idx: VectorIndex, cache: dict[int, np.ndarray] | None = None
+             ) -> tuple[list[tuple[int, str, int]], str | None]:
+    """Replay into ``idx`` (in memory) the store's changes after its ``last_change``.
+
+    Returns
+    -------
+    changes : list of (seq, op, sample id)
+        The changes replayed, oldest first.
+    rebuild : str or None
+        Why the index should be rebuilt from the store instead (it is ahead of the
+        store, its size calls for another index type, or it holds too many
+        tombstones); ``None`` when it is fine as it is.
+    """
+    target = store.last_change()
+    if idx.last_change > target:
+        return [], f"index is ahead of the store (change {idx.last_change} > {target})"
+    changes = [c for c in store.changes_since(idx.last_change, idx.modality) if c[0] <= target]
+    if changes:
+        _replay(store, idx, changes, cache)
+    idx.last_change = target
+    if idx.auto and default_factory(idx.modality, idx.ntotal)[0] != idx.factory:
+        return changes, f"size {idx.ntotal} calls for {default_factory(idx.modality, idx.ntotal)[0]}, not {idx.factory}"
+    if idx.needs_compaction():
+        return changes, f"{len(idx.tombstones)} tombstones to compact"
+    return changes, None
 
 
 def _replay(store: GalleryStore, idx: VectorIndex, changes, cache) -> None:

@@ -4,13 +4,14 @@ Raw scores of different matchers mean different things (a fingerprint score in
 [0, 1], a face cosine in [-1, 1]).  Each matcher's calibration (its measured
 impostor score distribution, :class:`matcher.calibration.Calibration`) maps a score
 to the false match rate it would have; fusion adds ``-log10 FMR`` over the probe's
-samples (independent evidence multiplies FMRs).  A matcher without a calibration
-falls back to its raw score, and the result says so (``calibrated=False``).
+samples (independent evidence multiplies FMRs).  A matcher whose calibration is
+missing, unreadable or measured for another matcher version raises
+:class:`~indexer.errors.CalibrationError`: raw scores on the fused scale would move
+every threshold without anyone noticing.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 import math
 from functools import lru_cache
 
@@ -18,43 +19,54 @@ import numpy as np
 
 from matcher.calibration import Calibration
 
+from .errors import CalibrationError
+
 
 @lru_cache(maxsize=None)
-def load_calibration(modality: str) -> Calibration | None:
-    """The shipped calibration of a modality's matcher, or ``None`` when none ships.
+def load_calibration(modality: str) -> Calibration:
+    """The shipped calibration of a modality's matcher, checked against the matcher version.
 
-    Fingerprint: ``matcher/fingerprint/calibration.json`` (or the package's own loader);
-    face: :func:`matcher.face.calibration` of the default mode.
+    Fingerprint: :func:`matcher.fingerprint.calibration.calibration`; face:
+    :func:`matcher.face.calibration` of the default mode.
+
+    Raises
+    ------
+    CalibrationError
+        Unknown modality, or the calibration is missing, unreadable or was measured
+        with another matcher version (the message says which and how to re-measure).
     """
     try:
         if modality == "finger":
-            import matcher.fingerprint as fp
-
-            loader = getattr(fp, "calibration", None)
-            if callable(loader):
-                return loader()
-            text = importlib.resources.files("matcher.fingerprint").joinpath("calibration.json").read_text()
-            return Calibration.from_json(text)
-        from matcher.face import calibration
-
+            from matcher.fingerprint.calibration import calibration
+        elif modality == "face":
+            from matcher.face import calibration
+        else:
+            raise CalibrationError(f"no calibration for modality {modality!r} (finger or face)")
         return calibration()
-    except (FileNotFoundError, OSError, ValueError, KeyError, TypeError):
-        return None
+    except CalibrationError:
+        raise
+    # the loaders raise RuntimeError/ValueError on a version mismatch, OSError when the file is missing,
+    # KeyError/TypeError/ValueError when its JSON lacks fields
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise CalibrationError(f"{modality} matcher calibration unusable: {exc}") from exc
 
 
 def common_scale(modality: str, scores: np.ndarray) -> tuple[np.ndarray, bool]:
-    """``-log10 FMR`` of raw scores, or the raw scores when the matcher has no calibration.
+    """``-log10 FMR`` of raw scores, through the matcher's calibration.
 
     Returns
     -------
     scores : array
     calibrated : bool
+        Always true (a result field kept for its readers): without a usable
+        calibration this raises.
+
+    Raises
+    ------
+    CalibrationError
     """
     cal = load_calibration(modality)
-    scores = np.asarray(scores, dtype=np.float64)
-    if cal is None:
-        return scores, False
-    return np.asarray(cal.log_fmr_score(scores), dtype=np.float64), True
+    return np.asarray(cal.log_fmr_score(np.asarray(scores, dtype=np.float64)), dtype=np.float64), True
 
 
 def expected_fpir(fmr: float, gallery_size: int, probe_samples: int = 1) -> float:

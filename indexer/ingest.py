@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 import multiprocessing
 import os
 import time
@@ -44,6 +45,9 @@ class SourceItem:
     finger_position: int = 0
     ppi: float = 500.0
     metadata: dict = field(default_factory=dict)
+    invalid: str = ""
+    """Why its ``labels.csv`` row cannot be used (empty when it can): the image goes to the
+    error report as ``InvalidLabel`` and is never extracted."""
 
 
 @dataclass
@@ -110,15 +114,7 @@ def scan_source(source: str | Path, modality: str | None = None) -> list[SourceI
                 raise ValueError(f"{labels} lacks the column(s) {', '.join(sorted(missing))}")
             default = modality or ("finger" if cols & {"ppi", "finger_position"} else "face")
             for row in reader:
-                mod = (row.get("modality") or default).strip()
-                if mod in ("fingerprint", "fp"):
-                    mod = "finger"
-                fp = row.get("finger_position") or "0"
-                meta = {k: v for k, v in row.items()
-                        if k and k not in ("file", "identity", "modality", "finger_position", "ppi") and v}
-                items.append(SourceItem(root / row["file"], row["identity"], mod,
-                                        int(fp) if fp.strip().isdigit() else 0,
-                                        float(row.get("ppi") or 500.0), meta))
+                items.append(_labelled_item(root, row, default))
         return items
     for p in sorted(root.rglob("*")):
         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES:
@@ -126,6 +122,34 @@ def scan_source(source: str | Path, modality: str | None = None) -> list[SourceI
             identity = rel.parts[0] if len(rel.parts) > 1 else p.stem
             items.append(SourceItem(p, identity, modality or "finger"))
     return items
+
+
+def _labelled_item(root: Path, row: dict, default_modality: str) -> SourceItem:
+    """One ``labels.csv`` row as an item; a row that cannot be used says why in ``invalid``."""
+    mod = (row.get("modality") or default_modality).strip()
+    if mod in ("fingerprint", "fp"):
+        mod = "finger"
+    identity = (row.get("identity") or "").strip()
+    fp_text = (row.get("finger_position") or "").strip() or "0"
+    ppi_text = (row.get("ppi") or "").strip() or "500"
+    meta = {k: v for k, v in row.items()
+            if k and k not in ("file", "identity", "modality", "finger_position", "ppi") and v}
+    problems = []
+    if not identity:
+        problems.append("identity is empty")
+    if mod not in MODALITIES:
+        problems.append(f"modality {mod!r} is not one of {', '.join(MODALITIES)}")
+    position = int(fp_text) if fp_text.isdigit() else -1
+    if not 0 <= position <= 10:
+        problems.append(f"finger_position {fp_text!r} is not an ANSI/NIST code 0-10")
+    try:
+        ppi = float(ppi_text)
+    except ValueError:
+        ppi = math.nan
+    if not (math.isfinite(ppi) and ppi > 0):
+        problems.append(f"ppi {ppi_text!r} is not a positive number")
+    return SourceItem(root / (row.get("file") or ""), identity, mod, max(position, 0),
+                      ppi if math.isfinite(ppi) and ppi > 0 else 500.0, meta, "; ".join(problems))
 
 
 def sha256_file(path: Path) -> str:
@@ -265,6 +289,10 @@ def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, worker
     todo: list[tuple[SourceItem, str, str]] = []
     done = 0
     for it in items:
+        if it.invalid:
+            errors.add(Extracted(it, "", error="InvalidLabel", reason=it.invalid))
+            done += 1
+            continue
         try:
             h = sha256_file(it.path)
         except OSError as exc:

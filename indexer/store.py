@@ -345,8 +345,14 @@ class GalleryStore:
             return int(self.con.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
         return int(self.con.execute("SELECT COUNT(*) FROM samples WHERE modality=?", (modality,)).fetchone()[0])
 
-    def subject_count(self) -> int:
-        return int(self.con.execute("SELECT COUNT(*) FROM subjects").fetchone()[0])
+    def subject_count(self, *, exclude: Iterable[str] = ()) -> int:
+        """Subjects stored, leaving out those named in ``exclude`` (names not stored count for nothing)."""
+        n = int(self.con.execute("SELECT COUNT(*) FROM subjects").fetchone()[0])
+        exclude = sorted(set(exclude))
+        if exclude:  # one index lookup per excluded name, not a pass over every subject
+            n -= int(self.con.execute("SELECT COUNT(*) FROM subjects WHERE name IN (SELECT value FROM json_each(?))",
+                                      (json.dumps(exclude),)).fetchone()[0])
+        return n
 
     def sample_ids(self, modality: str) -> list[int]:
         return [r[0] for r in self.con.execute("SELECT id FROM samples WHERE modality=? ORDER BY id", (modality,))]
@@ -389,30 +395,49 @@ class GalleryStore:
                 yield make(r)
             last = rows[-1][0]
 
-    def subjects(self, *, limit: int | None = None, offset: int = 0) -> list[Subject]:
-        q = ("SELECT sub.id, sub.name, sub.created, sub.metadata, "
-             "(SELECT COUNT(*) FROM encounters e WHERE e.subject_id=sub.id), "
-             "(SELECT COUNT(*) FROM samples s WHERE s.subject_id=sub.id AND s.modality='finger'), "
-             "(SELECT COUNT(*) FROM samples s WHERE s.subject_id=sub.id AND s.modality='face') "
-             "FROM subjects sub ORDER BY sub.name LIMIT ? OFFSET ?")
-        rows = self.con.execute(q, (-1 if limit is None else limit, offset)).fetchall()
-        return [Subject(id=r[0], name=r[1], created=r[2], metadata=json.loads(r[3]), encounters=r[4],
-                        finger_samples=r[5], face_samples=r[6]) for r in rows]
+    _SUBJECT_COLS = ("sub.id, sub.name, sub.created, sub.metadata, "
+                     "(SELECT COUNT(*) FROM encounters e WHERE e.subject_id=sub.id), "
+                     "(SELECT COUNT(*) FROM samples s WHERE s.subject_id=sub.id AND s.modality='finger'), "
+                     "(SELECT COUNT(*) FROM samples s WHERE s.subject_id=sub.id AND s.modality='face')")
+
+    @staticmethod
+    def _subject(r) -> Subject:
+        return Subject(id=r[0], name=r[1], created=r[2], metadata=json.loads(r[3]), encounters=r[4],
+                       finger_samples=r[5], face_samples=r[6])
+
+    def subjects(self, *, limit: int | None = None, offset: int = 0, exclude: Iterable[str] = ()) -> list[Subject]:
+        """Subjects by name, one page (``offset``, ``limit``) cut by SQLite.
+
+        Parameters
+        ----------
+        exclude : iterable of str
+            Names to leave out before the page is cut (records the caller may not see).
+        """
+        exclude = sorted(set(exclude))
+        where = " WHERE sub.name NOT IN (SELECT value FROM json_each(?))" if exclude else ""
+        q = f"SELECT {self._SUBJECT_COLS} FROM subjects sub{where} ORDER BY sub.name LIMIT ? OFFSET ?"
+        params = ((json.dumps(exclude),) if exclude else ()) + (-1 if limit is None else limit, offset)
+        return [self._subject(r) for r in self.con.execute(q, params).fetchall()]
 
     def subject(self, subject: str | int) -> tuple[Subject, list[Sample]]:
         """One subject and its samples (without template bytes)."""
         sid, name = self._subject_row(subject)
-        sub = next(s for s in self.subjects() if s.id == sid)
+        sub = self._subject(self.con.execute(f"SELECT {self._SUBJECT_COLS} FROM subjects sub WHERE sub.id=?",
+                                             (sid,)).fetchone())
         rows = self.con.execute(
             f"SELECT {self._SAMPLE_COLS} FROM samples s JOIN subjects sub ON sub.id=s.subject_id "
             "WHERE s.subject_id=? ORDER BY s.id", (sid,)).fetchall()
         return sub, [self._sample(r) for r in rows]
 
-    def sample_owners(self, modality: str) -> dict[int, tuple[int, str, int]]:
-        """``sample id -> (subject id, subject name, finger position)`` for one modality."""
-        return {r[0]: (r[1], r[2], r[3]) for r in self.con.execute(
-            "SELECT s.id, s.subject_id, sub.name, s.finger_position FROM samples s "
-            "JOIN subjects sub ON sub.id=s.subject_id WHERE s.modality=?", (modality,))}
+    def sample_owners(self, modality: str, *, ids: Iterable[int] | None = None) -> dict[int, tuple[int, str, int]]:
+        """``sample id -> (subject id, subject name, finger position)`` for one modality
+        (only the samples ``ids`` names, when given)."""
+        q = ("SELECT s.id, s.subject_id, sub.name, s.finger_position FROM samples s "
+             "JOIN subjects sub ON sub.id=s.subject_id WHERE s.modality=?")
+        if ids is None:
+            return {r[0]: (r[1], r[2], r[3]) for r in self.con.execute(q, (modality,))}
+        q += " AND s.id IN (SELECT value FROM json_each(?))"
+        return {r[0]: (r[1], r[2], r[3]) for r in self.con.execute(q, (modality, json.dumps(list(ids))))}
 
     def audit_log(self) -> list[dict]:
         return [{"at": r[0], "action": r[1], "subject": r[2], "detail": json.loads(r[3])}
