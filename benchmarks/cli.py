@@ -32,6 +32,10 @@ def bench_fingerprint(
     cache_dir: str = typer.Option(None, "--cache", help="Cache folder for peer templates and scores (default ~/.cache/locard/fingerprint-bench)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute the peers instead of reading the cache."),
     save_calibration: str = typer.Option(None, "--save-calibration", help="Write locard's score calibration (impostor scores of all DATASETs) to this JSON file."),
+    mode: str = typer.Option(None, "--mode", help="locard's extraction mode: accurate (the default) or fast."),
+    minutiae_from: list[str] = typer.Option(None, "--minutiae-from", help="Cross-feed (repeatable): locard's comparator and print mask with this extractor's minutiae: leader, nbis-bozorth3, nbis-py, locard-fast, locard-accurate."),
+    minutiae_direction: str = typer.Option(None, "--minutiae-direction", help="Override the cross-feed's direction conversion (as-is, negated, turned, negated-turned) to check a source's convention."),
+    diagnose: bool = typer.Option(False, "--diagnose", help="Per image minutiae count and share near the print border, and the lowest genuine pairs, in the JSON (implied by --minutiae-from)."),
 ) -> None:
     """Verification accuracy (EER, FMR100, FMR1000, ZeroFMR) and speed on FVC-style sets.
 
@@ -48,7 +52,8 @@ def bench_fingerprint(
     try:
         fb.run(datasets, json_path=json_path, plots=plots, peers=peers, peer_names=peer,
                skip_locard=skip_locard, cache_dir=cache_dir, no_cache=no_cache, markdown=markdown,
-               save_calibration=save_calibration)
+               save_calibration=save_calibration, mode=mode, minutiae_from=minutiae_from,
+               minutiae_direction=minutiae_direction, diagnose=diagnose)
     except (FileNotFoundError, ValueError, KeyError, ImportError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -167,3 +172,32 @@ def synth_fingerprints(
 
         contact_sheet(out, preview)
         typer.echo(f"contact sheet -> {preview}")
+
+
+@synth_app.command("score")
+def synth_score(
+    dataset: str = typer.Argument(..., metavar="SET", help="Folder written by 'locard synth fingerprints' (or real prints with --reference)."),
+    extractor: list[str] = typer.Option(None, "--extractor", help="Minutiae source (repeatable; default locard-fast and locard-accurate): locard-fast, locard-accurate, leader, nbis-bozorth3, nbis-py."),
+    reference: str = typer.Option(None, "--reference", help="Score against this source's minutiae instead of the ground truth (real prints)."),
+    limit: int = typer.Option(None, "--limit", min=1, help="First N images only."),
+    tolerance: float = typer.Option(10.0, "--tolerance", help="Largest distance of a minutia pair, pixels at 500 ppi."),
+    json_path: str = typer.Option(None, "--json", help="Write the report as JSON to this file."),
+    cache_dir: str = typer.Option(None, "--cache", help="Cache folder for peers' minutiae (default: the fingerprint bench's)."),
+) -> None:
+    """Minutiae recall, precision and direction error per generated condition (dry, wet, distorted, rotated, partial).
+
+    Against the generator's ground truth, or with --reference against another extractor on real prints; see benchmarks/README.md.
+    """
+    import json as _json
+    from pathlib import Path
+
+    from benchmarks.synth.extractor_score import run
+
+    try:
+        report = run(dataset, extractor or ["locard-fast", "locard-accurate"], reference, limit, tolerance,
+                     cache_dir, echo=typer.echo)
+    except (FileNotFoundError, KeyError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if json_path:
+        Path(json_path).write_text(_json.dumps(report, indent=1) + "\n")

@@ -86,16 +86,18 @@ class LocardSystem:
     interface as the peers (:class:`benchmarks.peers.Peer`)."""
 
     name = "locard"
-    label = "locard"
     #: Peers crash softly (counted as failures to enrol) and are cached; locard is not.
     is_peer = False
 
-    def __init__(self) -> None:
+    def __init__(self, mode: str | None = None) -> None:
+        """``mode``: extraction mode of :func:`matcher.fingerprint.extract` (None: its default)."""
         from matcher import fingerprint as fp
 
         if not (hasattr(fp, "extract") and hasattr(fp, "compare")):
             raise ImportError("matcher.fingerprint has no extract/compare yet")
         self._fp = fp
+        self.mode = mode
+        self.label = "locard" if mode is None else f"locard (mode={mode})"
         self.version = str(
             getattr(fp, "__version__", None) or getattr(fp, "MATCHER_VERSION", None)
             or getattr(fp, "TEMPLATE_VERSION", None) or "dev"
@@ -104,7 +106,8 @@ class LocardSystem:
     def extract(self, data: bytes, ppi: float) -> Any:
         from matcher.fingerprint.comparison import prepare
 
-        t = self._fp.extract(data, ppi=ppi)
+        kw = {} if self.mode is None else {"mode": self.mode}
+        t = self._fp.extract(data, ppi=ppi, **kw)
         prepare(t)  # cylinders are enrolment work: timed with extraction, not with compare
         return t
 
@@ -124,6 +127,129 @@ class LocardSystem:
             compare_scores(t, packed)
         seconds = time.process_time() - t0
         return len(templates) ** 2 / seconds if seconds > 0 else None
+
+
+class CrossFeedSystem:
+    """locard's comparator on locard's template frame with another extractor's minutiae.
+
+    Each image is extracted by locard (``mode``), which gives the print mask, quality
+    and image size; its minutiae are then replaced by those of ``source``
+    (:mod:`benchmarks.peers.minutiae_sources`), converted to locard's direction
+    convention.  An EER difference between two cross-feeds is therefore the minutiae's
+    alone.  The source's raw minutiae are cached on disk like a peer's templates
+    (keyed by its version and the image bytes); locard's part never is.  Extraction
+    times are the sum of both parts (or locard's alone when the source was cached),
+    so they are no speed figure.
+    """
+
+    is_peer = False
+    #: Report block the harness files this system's results under.
+    block = "cross_feed"
+
+    def __init__(self, source: Any, direction: str | None = None, mode: str | None = None,
+                 cache: "BenchCache | None" = None) -> None:
+        from benchmarks.peers.minutiae_sources import CONVERSIONS, DIRECTIONS
+
+        self.source = source
+        self.direction = direction or DIRECTIONS.get(source.name, "as-is")
+        if self.direction not in CONVERSIONS:
+            raise ValueError(f"unknown direction conversion {self.direction!r}; known: {', '.join(CONVERSIONS)}")
+        self.frame = LocardSystem(mode)
+        self.cache = cache
+        suffix = "" if direction is None else f" [{self.direction}]"
+        self.name = f"locard+{source.name}" + suffix
+        self.label = f"locard comparator, minutiae from {source.label}{suffix}"
+        self.version = f"{self.frame.version}; {source.version}; {self.direction}"
+
+    def extract(self, data: bytes, ppi: float) -> Any:
+        from benchmarks.peers.minutiae_sources import cached_raw, to_locard
+        from matcher.errors import FailureToEnrol
+        from matcher.fingerprint.comparison import prepare
+        from matcher.fingerprint.pipeline import MIN_MINUTIAE
+        from matcher.fingerprint.template import Template
+
+        frame = self.frame._fp.extract(data, ppi=ppi, **({} if self.frame.mode is None else
+                                                         {"mode": self.frame.mode}))
+        minutiae = to_locard(cached_raw(self.source, data, ppi, self.cache), self.direction)
+        if len(minutiae) < MIN_MINUTIAE:
+            raise FailureToEnrol(f"{self.source.name}: only {len(minutiae)} minutiae")
+        t = Template(minutiae=minutiae, width=frame.width, height=frame.height, quality=frame.quality,
+                     mask=frame.mask)
+        prepare(t)
+        return t
+
+    def compare(self, a: Any, b: Any) -> float:
+        return self.frame.compare(a, b)
+
+
+#: A minutia this close to the print mask's edge (or the image's), pixels at 500 ppi, is "near
+#: the border": about two ridge periods, where ridges cut by the print's edge look like endings.
+NEAR_BORDER_PX = 16.0
+
+
+def border_distances(template: Any) -> "Any":
+    """Distance of each minutia of a locard template to the edge of its print area, pixels.
+
+    Outside the print area the distance is 0.  The image border counts as an edge.
+    """
+    import cv2
+    import numpy as np
+
+    from matcher.fingerprint.template import MASK_BLOCK
+
+    cells = template.mask.astype(np.uint8)
+    px = np.kron(cells, np.ones((MASK_BLOCK, MASK_BLOCK), np.uint8))[: template.height, : template.width]
+    dist = cv2.distanceTransform(np.pad(px, 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    m = template.minutiae
+    r = np.clip(np.round(m["y"]).astype(np.int64), 0, px.shape[0] - 1)
+    c = np.clip(np.round(m["x"]).astype(np.int64), 0, px.shape[1] - 1)
+    return dist[r, c]
+
+
+def minutiae_diagnosis(system: Any, enrolment: "Enrolment", names: list[str], pairs: "Any",
+                       genuine: "Any", worst: int = 10) -> dict[str, Any]:
+    """Per image: minutiae count and share near the print's border; the lowest genuine pairs.
+
+    Parameters
+    ----------
+    system : a system with locard templates (:class:`LocardSystem`, :class:`CrossFeedSystem`)
+    enrolment : its templates on the data set
+    names : file of each image, relative to the data set
+    pairs : (G, 2) genuine pair indices; ``genuine`` their scores (NaN or the failure score
+        for pairs that touch a failed enrolment)
+    worst : how many of the lowest genuine pairs to list, with the number of minutia pairs
+        locard's comparator matched (at most its ``MAX_NP``)
+    """
+    import numpy as np
+
+    from matcher.fingerprint import compare
+
+    per_image = []
+    for name, t, ok in zip(names, enrolment.templates, enrolment.ok):
+        if not ok:
+            per_image.append({"file": name, "minutiae": None, "near_border": None, "outside_mask": None})
+            continue
+        d = border_distances(t)
+        n = len(d)
+        per_image.append({"file": name, "minutiae": n,
+                          "near_border": round(float(np.mean(d < NEAR_BORDER_PX)), 4) if n else None,
+                          "outside_mask": round(float(np.mean(d <= 0)), 4) if n else None})
+    lows = []
+    genuine = np.asarray(genuine, float)
+    # pairs touching a failed enrolment (NaN) are the worst of all
+    for k in np.argsort(np.nan_to_num(genuine, nan=-np.inf), kind="stable")[:worst]:
+        i, j = (int(v) for v in pairs[k])
+        row = {"a": names[i], "b": names[j], "score": None if np.isnan(genuine[k]) else round(float(genuine[k]), 4)}
+        if enrolment.ok[i] and enrolment.ok[j]:
+            c = compare(enrolment.templates[i], enrolment.templates[j])
+            row.update(minutiae_a=len(enrolment.templates[i]), minutiae_b=len(enrolment.templates[j]),
+                       paired=int(len(c.pairs)))
+        lows.append(row)
+    counts = np.array([p["minutiae"] for p in per_image if p["minutiae"] is not None], float)
+    border = np.array([p["near_border"] for p in per_image if p["near_border"] is not None], float)
+    return {"minutiae_median": float(np.median(counts)) if len(counts) else None,
+            "near_border_mean": float(np.mean(border)) if len(border) else None,
+            "per_image": per_image, "lowest_genuine": lows}
 
 
 # --------------------------------------------------------------------------- cache
@@ -322,8 +448,13 @@ def _run_key(system: Any, shas: list[str], ppis: list[float]) -> str:
 
 def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
                cache: BenchCache | None = None, memo: dict | None = None,
-               progress: Callable[[str, int, int], None] | None = None) -> SystemResult:
-    """Enrol every image of ``dataset`` with ``system`` and score every pair."""
+               progress: Callable[[str, int, int], None] | None = None,
+               diagnose: bool = False) -> SystemResult:
+    """Enrol every image of ``dataset`` with ``system`` and score every pair.
+
+    ``diagnose``: for locard templates (not peers), add :func:`minutiae_diagnosis` to the
+    report under ``diagnosis``.
+    """
     import numpy as np
 
     from benchmarks.datasets import all_pairs
@@ -335,6 +466,7 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
     gen_idx, imp_idx = all_pairs(labels)
 
     run_key = _run_key(system, shas, ppis)
+    diagnosis = None
     cached = cache.get_run(system.name, run_key) if (cache and _is_peer(system)) else None
     if cached is not None:
         ok, extract_s, failures = cached["ok"], cached["extract_s"], cached["failures"]
@@ -352,6 +484,8 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
         from_cache = False
         rate_1n = (system.one_to_many_rate([t for t, k in zip(enr.templates, enr.ok) if k])
                    if hasattr(system, "one_to_many_rate") else None)
+        if diagnose and not _is_peer(system):
+            diagnosis = minutiae_diagnosis(system, enr, names, gen_idx, g_raw)
         if cache is not None and _is_peer(system):
             cache.put_run(system.name, run_key, {
                 "ok": ok, "extract_s": extract_s, "failures": failures, "genuine": g_raw,
@@ -379,17 +513,20 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
         # the 1:N re-ranking path: one probe against every enrolled template, in one call
         report["compare_per_s_1n"] = rate_1n
     report["cached"] = from_cache
+    if diagnosis is not None:
+        report["diagnosis"] = diagnosis
     return SystemResult(system.name, system.label, genuine, impostor, report)
 
 
 def bench_dataset(path: str | Path, systems: list[Any], cache: BenchCache | None = None,
                   plots: str | Path | None = None, memo: dict | None = None,
                   skipped: dict[str, str] | None = None,
-                  progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                  progress: Callable[[str, int, int], None] | None = None,
+                  diagnose: bool = False) -> dict[str, Any]:
     """Run every system on one data set; return the JSON report (and write plots).
 
-    locard's matcher (``is_peer = False``) fills the top-level keys; every peer goes
-    under ``peers``.
+    locard's matcher (``is_peer = False``) fills the top-level keys; cross-feeds
+    (:class:`CrossFeedSystem`) go under ``cross_feed`` and every peer under ``peers``.
     """
     from benchmarks.datasets import all_pairs, load_dataset
 
@@ -410,9 +547,11 @@ def bench_dataset(path: str | Path, systems: list[Any], cache: BenchCache | None
     results: list[SystemResult] = []
     peers: dict[str, Any] = {}
     for system in systems:
-        r = run_system(system, ds, images, shas, cache, memo, progress)
+        r = run_system(system, ds, images, shas, cache, memo, progress, diagnose)
         results.append(r)
-        if not _is_peer(system):
+        if getattr(system, "block", None) == "cross_feed":
+            out.setdefault("cross_feed", {})[system.name] = r.report
+        elif not _is_peer(system):
             out.update(r.report)
         else:
             peers[system.name] = r.report
@@ -446,10 +585,11 @@ def write_plots(results: list[SystemResult], folder: Path, dataset: str) -> list
 
 
 def system_blocks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{system name: block}`` of one data set report, locard first."""
+    """``{system name: block}`` of one data set report: locard, its cross-feeds, the peers."""
     blocks: dict[str, dict[str, Any]] = {}
     if "eer" in report:
         blocks[report.get("system", "locard")] = report
+    blocks.update(report.get("cross_feed", {}))
     blocks.update(report.get("peers", {}))
     return blocks
 
@@ -535,12 +675,32 @@ def json_document(reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def select_systems(peers: bool, peer_names: Iterable[str] | None, skip_locard: bool,
+                   mode: str | None = None, minutiae_from: Iterable[str] | None = None,
+                   minutiae_direction: str | None = None, cache: BenchCache | None = None,
                    ) -> tuple[list[Any], dict[str, str]]:
-    """locard's matcher (unless skipped) followed by the requested peers."""
+    """locard's matcher (unless skipped), one cross-feed per minutiae source, then the peers.
+
+    Parameters
+    ----------
+    mode : locard's extraction mode (None: the default), also the cross-feeds' template frame
+    minutiae_from : source names of :mod:`benchmarks.peers.minutiae_sources`; a source whose
+        package is missing is skipped like a peer
+    minutiae_direction : override the sources' direction conversion (to check a convention)
+    cache : where the sources' raw minutiae are cached
+    """
+    from benchmarks.peers import PeerUnavailable
+
     systems: list[Any] = []
     skipped: dict[str, str] = {}
     if not skip_locard:
-        systems.append(LocardSystem())
+        systems.append(LocardSystem(mode))
+    for src in minutiae_from or []:
+        from benchmarks.peers.minutiae_sources import make_source
+
+        try:
+            systems.append(CrossFeedSystem(make_source(src), minutiae_direction, mode, cache))
+        except PeerUnavailable as exc:
+            skipped[f"locard+{src}"] = str(exc)
     names = list(peer_names or [])
     if peers or names:
         from benchmarks.peers import make_peers
@@ -569,7 +729,9 @@ def calibration_from_reports(reports: list[dict[str, Any]]):
 def run(datasets: list[str], json_path: str | None = None, plots: str | None = None,
         peers: bool = False, peer_names: list[str] | None = None, skip_locard: bool = False,
         cache_dir: str | None = None, no_cache: bool = False, markdown: str | None = None,
-        console: Any = None, save_calibration: str | None = None) -> list[dict[str, Any]]:
+        console: Any = None, save_calibration: str | None = None, mode: str | None = None,
+        minutiae_from: list[str] | None = None, minutiae_direction: str | None = None,
+        diagnose: bool = False) -> list[dict[str, Any]]:
     """What ``locard bench fingerprint`` does; returns one report per data set."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -578,12 +740,13 @@ def run(datasets: list[str], json_path: str | None = None, plots: str | None = N
     err = Console(stderr=True)
     if not err.is_terminal:  # logs and pipes: do not squeeze the table into 80 columns
         err = Console(stderr=True, width=120)
-    systems, skipped = select_systems(peers, peer_names, skip_locard)
+    cache = None if no_cache else BenchCache(cache_dir or default_cache_dir())
+    systems, skipped = select_systems(peers, peer_names, skip_locard, mode, minutiae_from,
+                                      minutiae_direction, cache)
     for n, why in skipped.items():
         err.print(f"[yellow]peer {n} skipped:[/] {why}")
     if not systems:
         raise ValueError("nothing to run: locard skipped and no peer available")
-    cache = None if no_cache else BenchCache(cache_dir or default_cache_dir())
     memo: dict = {}
     reports = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -595,7 +758,8 @@ def run(datasets: list[str], json_path: str | None = None, plots: str | None = N
 
         for ds in datasets:
             pdir = None if plots is None else (Path(plots) / Path(ds).name if len(datasets) > 1 else Path(plots))
-            rep = bench_dataset(ds, systems, cache, pdir, memo, skipped, progress)
+            rep = bench_dataset(ds, systems, cache, pdir, memo, skipped, progress,
+                                diagnose or bool(minutiae_from))
             reports.append(rep)
             prog.console.print(rich_table(rep))
     if json_path:

@@ -51,7 +51,7 @@ class FakeMatcher:
     version = "test"
     is_peer = False
 
-    def __init__(self):
+    def __init__(self, mode=None):
         self.extract_calls = 0
         self.compare_calls = 0
 
@@ -208,7 +208,7 @@ def test_cli_several_datasets_markdown_and_peer_blocks(tmp_path, monkeypatch):
     b = _make_dataset(tmp_path / "set_b", blank={(0, 0)}, seed=1)
     monkeypatch.setattr(
         fb, "select_systems",
-        lambda peers, names, skip: ([FakeMatcher(), FakePeer()], {"absent": "not installed"}),
+        lambda peers, names, skip, *more: ([FakeMatcher(), FakePeer()], {"absent": "not installed"}),
     )
     out = tmp_path / "all.json"
     md = tmp_path / "table.md"
@@ -257,3 +257,112 @@ def test_image_error_is_fte_even_for_locard():
     assert fb._expected_failure(m, ImageError("x"))
     assert fb._expected_failure(m, FailureToEnrol("x"))
     assert not fb._expected_failure(m, RuntimeError("x"))
+
+
+# --- cross-feed: locard's comparator and frame with another extractor's minutiae ------------
+
+SAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "samples" / "fingerprints"
+
+
+def _sample_subset(root, identities=3, impressions=2):
+    """The first ``identities`` x ``impressions`` generated sample prints, as a bench data set."""
+    import shutil
+
+    rows = list(csv.DictReader((SAMPLES / "labels.csv").open()))
+    ids = sorted({r["identity"] for r in rows})[:identities]
+    keep = [r for r in rows if r["identity"] in ids and int(r["impression"]) <= impressions]
+    (root / "images").mkdir(parents=True)
+    for r in keep:
+        shutil.copy(SAMPLES / r["file"], root / r["file"])
+    with (root / "labels.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, ["file", "identity", "ppi"])
+        w.writeheader()
+        w.writerows({"file": r["file"], "identity": r["identity"], "ppi": r["ppi"]} for r in keep)
+    return root
+
+
+def test_cross_feed_of_locards_own_minutiae_reproduces_locard(tmp_path):
+    """locard's comparator fed locard's own fast minutiae scores every pair as locard (fast) does,
+    and the diagnosis describes every image."""
+    ds = _sample_subset(tmp_path / "ds")
+    (rep,) = fb.run([str(ds)], mode="fast", minutiae_from=["locard-fast"], cache_dir=str(tmp_path / "cache"))
+    assert rep["label"] == "locard (mode=fast)"
+    block = rep["cross_feed"]["locard+locard-fast"]
+    own, fed = rep["_results"]
+    assert fed.name == "locard+locard-fast"
+    np.testing.assert_array_equal(own.genuine, fed.genuine)
+    np.testing.assert_array_equal(own.impostor, fed.impostor)
+    assert block["eer"] == rep["eer"] and block["failure_to_enrol"] == 0
+    diag = block["diagnosis"]
+    assert [p["file"] for p in diag["per_image"]] == sorted(p["file"] for p in diag["per_image"])
+    assert len(diag["per_image"]) == rep["images"]
+    assert all(p["minutiae"] >= 4 and 0 <= p["outside_mask"] <= p["near_border"] <= 1 for p in diag["per_image"])
+    low = diag["lowest_genuine"]
+    assert len(low) == rep["genuine_pairs"] and low[0]["score"] == pytest.approx(own.genuine.min(), abs=1e-4)
+    assert all(0 <= r["paired"] <= min(r["minutiae_a"], r["minutiae_b"]) for r in low)
+    assert "locard+locard-fast" in fb.markdown_tables([rep])
+
+
+@pytest.mark.parametrize("source", ["nbis-py", "nbis-bozorth3", "leader"])
+def test_cross_feed_keeps_locards_frame_and_takes_the_sources_minutiae(tmp_path, source):
+    from benchmarks.peers import PeerUnavailable
+    from benchmarks.peers.minutiae_sources import DIRECTIONS, make_source
+    from matcher import fingerprint as fp
+    from matcher.fingerprint.minutiae import MinutiaType
+
+    try:
+        src = make_source(source)
+    except PeerUnavailable as exc:
+        pytest.skip(str(exc))
+    data = (SAMPLES / "images" / "0002_1.png").read_bytes()
+    system = fb.CrossFeedSystem(src, mode="fast", cache=fb.BenchCache(tmp_path))
+    assert system.direction == DIRECTIONS[source] == "negated"
+    t = system.extract(data, 500.0)
+    own = fp.extract(data, ppi=500, mode="fast")
+    assert (t.width, t.height, t.quality) == (own.width, own.height, own.quality)
+    np.testing.assert_array_equal(t.mask, own.mask)
+    raw = src.raw(data, 500.0)
+    np.testing.assert_allclose(t.minutiae["x"], raw.x)
+    np.testing.assert_allclose(t.minutiae["y"], raw.y)
+    np.testing.assert_allclose(t.minutiae["direction"], np.mod(-raw.angle, 2 * np.pi), atol=1e-5)
+    assert list(t.minutiae["type"]) == [MinutiaType.ENDING if k == 0 else MinutiaType.BIFURCATION for k in raw.kind]
+    # the source's minutiae now come from the cache
+    src._raw = lambda *a: (_ for _ in ()).throw(AssertionError("not cached"))
+    np.testing.assert_array_equal(system.extract(data, 500.0).minutiae, t.minutiae)
+    assert system.compare(t, system.extract(data, 500.0)) > 0.5
+
+
+def test_direction_conversions():
+    from benchmarks.peers.minutiae_sources import RawMinutiae, to_locard
+    from matcher.fingerprint.minutiae import MinutiaType
+
+    raw = RawMinutiae(np.array([1.0, 2.0]), np.array([3.0, 4.0]), np.array([0.25, np.pi / 2]),
+                      np.array([0, 1]), np.array([0.5, 1.0]))
+    expected = {"as-is": [0.25, np.pi / 2], "negated": [2 * np.pi - 0.25, 1.5 * np.pi],
+                "turned": [np.pi + 0.25, 1.5 * np.pi], "negated-turned": [np.pi - 0.25, np.pi / 2]}
+    for conv, want in expected.items():
+        m = to_locard(raw, conv)
+        np.testing.assert_allclose(m["direction"], want, rtol=1e-6)
+    assert list(m["type"]) == [MinutiaType.ENDING, MinutiaType.BIFURCATION]
+    assert list(m["quality"]) == [50, 100]
+
+
+def test_cli_cross_feed_options(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from locard import app
+
+    ds = _sample_subset(tmp_path / "ds", identities=2)
+    runner = CliRunner()
+    args = ["bench", "fingerprint", str(ds), "--mode", "fast", "--skip-locard", "--cache", str(tmp_path / "c")]
+    r = runner.invoke(app, args + ["--minutiae-from", "no-such-extractor"])
+    assert r.exit_code == 2 and "unknown minutiae source" in r.output
+    r = runner.invoke(app, args + ["--minutiae-from", "locard-fast", "--minutiae-direction", "sideways"])
+    assert r.exit_code == 2 and "unknown direction conversion" in r.output
+    out = tmp_path / "r.json"
+    r = runner.invoke(app, args + ["--minutiae-from", "locard-fast", "--minutiae-direction", "turned",
+                                   "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert list(doc["cross_feed"]) == ["locard+locard-fast [turned]"]
+    assert doc["cross_feed"]["locard+locard-fast [turned]"]["diagnosis"]["per_image"]

@@ -278,3 +278,109 @@ def test_contact_sheet_works_without_real_images(tmp_path):
                         real_root=tmp_path / "no-such-folder")
     sheet = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
     assert sheet is not None and sheet.shape[0] == 2 * (384 + 18) and sheet.shape[1] == 3 * 288
+
+
+# --- recall and precision per generated condition -------------------------------------
+
+def _doc(pressure=0.0, drag=(0.0, 0.0), twist=0.0, rotation=0.0, visible=20, master=20):
+    return {"pressure": pressure, "transform": {"rotation": rotation, "drag": list(drag), "twist": twist},
+            "minutiae": [{}] * visible, "master_minutiae": master}
+
+
+def test_conditions_are_read_off_the_ground_truth():
+    from benchmarks.synth.extractor_score import conditions
+
+    assert conditions(_doc()) == ["all", "clean"]
+    assert conditions(_doc(pressure=-0.7)) == ["all", "dry"]
+    assert conditions(_doc(pressure=0.6)) == ["all", "wet"]
+    assert conditions(_doc(drag=(12.0, 12.0))) == ["all", "distorted"]
+    assert conditions(_doc(twist=np.radians(-6))) == ["all", "distorted"]
+    assert conditions(_doc(rotation=np.radians(-20))) == ["all", "rotated"]
+    assert conditions(_doc(visible=5)) == ["all", "partial"]
+    assert conditions(_doc(pressure=-0.9, rotation=np.radians(30), visible=10)) == ["all", "dry", "rotated", "partial"]
+
+
+class _TruthSource:
+    """A fake extractor that returns the ground truth of each sample image, minus every other minutia."""
+
+    name = "half-truth"
+    template_key = None
+
+    def __init__(self, root):
+        from benchmarks.peers.minutiae_sources import RawMinutiae
+
+        self.by_image = {}
+        for f in sorted((root / "groundtruth").glob("*.json")):
+            doc, m = read_groundtruth(f)
+            keep = np.arange(len(m)) % 2 == 0
+            self.by_image[(root / doc["file"]).read_bytes()] = RawMinutiae(
+                m.x[keep], m.y[keep], m.direction[keep], m.kind[keep], np.ones(int(keep.sum())))
+
+    def raw(self, data, ppi):
+        return self.by_image[data]
+
+
+def test_scores_per_condition_add_up_over_the_impressions_of_each():
+    from benchmarks.synth.extractor_score import CONDITIONS, conditions, score_by_condition
+
+    per = score_by_condition(SAMPLES, _TruthSource(SAMPLES), limit=12)
+    want: dict[str, list[int]] = {}
+    for f in sorted((SAMPLES / "groundtruth").glob("*.json"))[:12]:
+        doc, m = read_groundtruth(f)
+        for c in conditions(doc):
+            want.setdefault(c, [0, 0])
+            want[c][0] += len(m)
+            want[c][1] += (len(m) + 1) // 2
+    assert list(per) == [c for c in CONDITIONS if c in want] and len(per) > 2
+    for c, (truth, found) in want.items():
+        s = per[c]
+        assert (s.truth, s.found, s.paired) == (truth, found, found)
+        assert s.precision == 1.0 and s.recall == pytest.approx(found / truth)
+        assert max(s.direction_errors) < 1e-9
+
+
+def test_synth_score_command_per_condition_and_against_a_reference(tmp_path):
+    from typer.testing import CliRunner
+
+    from benchmarks.synth.extractor_score import CONDITIONS
+    from locard import app
+
+    runner = CliRunner()
+    out = tmp_path / "score.json"
+    r = runner.invoke(app, ["synth", "score", str(SAMPLES), "--extractor", "locard-fast", "--limit", "4",
+                            "--json", str(out), "--cache", str(tmp_path / "c")])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    per = doc["extractors"]["locard-fast"]
+    assert "all" in per and set(per) <= set(CONDITIONS)
+    assert 0.5 <= per["all"]["recall"] <= 1 and 0.5 <= per["all"]["precision"] <= 1
+    assert "| locard-fast | all |" in r.output
+    # an extractor against itself as the reference agrees perfectly
+    r = runner.invoke(app, ["synth", "score", str(SAMPLES), "--extractor", "locard-fast", "--reference",
+                            "locard-fast", "--limit", "2", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    s = json.loads(out.read_text())["extractors"]["locard-fast"]["all"]
+    assert s["recall"] == 1.0 and s["precision"] == 1.0 and s["direction_error_median_deg"] == 0.0
+    # real prints without ground truth need a reference
+    r = runner.invoke(app, ["synth", "score", str(tmp_path), "--extractor", "locard-fast"])
+    assert r.exit_code == 2 and "--reference" in r.output
+
+
+@pytest.mark.parametrize("source", ["nbis-py", "nbis-bozorth3"])
+def test_peer_directions_follow_the_ground_truths_convention(source, monkeypatch):
+    """The cross-feed's conversion of a peer's angle agrees with the generator's convention;
+    the sign-flipped one does not."""
+    from benchmarks.peers import PeerUnavailable
+    from benchmarks.peers import minutiae_sources
+    from benchmarks.peers.minutiae_sources import make_source
+    from benchmarks.synth.extractor_score import score_by_condition
+
+    try:
+        src = make_source(source)
+    except PeerUnavailable as exc:
+        pytest.skip(str(exc))
+    s = score_by_condition(SAMPLES, src, limit=4)["all"].summary()
+    assert s["direction_error_median_deg"] <= 20, s
+    monkeypatch.setitem(minutiae_sources.DIRECTIONS, source, "as-is")
+    s = score_by_condition(SAMPLES, src, limit=4)["all"].summary()
+    assert s["direction_error_median_deg"] >= 45, s
