@@ -110,8 +110,17 @@ class Gallery:
         return lambda st: st.subject(name)
 
     @staticmethod
-    def subjects() -> Callable[[GalleryStore], list[Subject]]:
-        return lambda st: st.subjects()
+    def subjects(offset: int, limit: int, hidden: Callable[[], AbstractSet[str]] = frozenset
+                 ) -> Callable[[GalleryStore], tuple[list[Subject], int]]:
+        """One page of the subjects ``hidden()`` does not name, and how many there are in all.
+
+        SQLite leaves the hidden ones out and cuts the page; ``hidden`` is read in the
+        same gallery-thread step (see :meth:`identify`).
+        """
+        def run(st: GalleryStore) -> tuple[list[Subject], int]:
+            names = hidden()
+            return st.subjects(limit=limit, offset=offset, exclude=names), st.subject_count(exclude=names)
+        return run
 
     @staticmethod
     def samples_with_templates(name: str) -> Callable[[GalleryStore], list[Sample]]:

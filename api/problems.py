@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from indexer.errors import ProbeError, SubjectNotFoundError
+from indexer.errors import CalibrationError, ProbeError, SubjectNotFoundError
 from matcher.errors import (EmptyImageError, FailureToEnrol, ImageError, ImageTooLargeError, LocardError,
                             TemplateError, UnsupportedFormatError)
 
@@ -62,6 +62,8 @@ def locard_error_status(exc: LocardError) -> tuple[int, str]:
         return 404, "not-found"
     if isinstance(exc, (ProbeError, TemplateError)):
         return 422, "unusable-probe"
+    if isinstance(exc, CalibrationError):  # the service's own files are wrong, not the request
+        return 503, "calibration-unavailable"
     return 422, "unprocessable"
 
 

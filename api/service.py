@@ -164,15 +164,13 @@ class QueryService:
         return self._subject_out(sub, samples, rule)
 
     async def list_subjects(self, caller: KeyRecord, offset: int, limit: int) -> S.SubjectPage:
-        subjects = await self.gallery.acall(self.gallery.subjects())
-        hidden = await run_sync(self.access.hidden_from, caller.bureau)
-        visible = [s for s in subjects if s.name not in hidden]
-        page = visible[offset:offset + limit]
+        page, total = await self.gallery.acall(self.gallery.subjects(
+            offset, limit, lambda: self.access.hidden_from(caller.bureau)))
         items = []
         for s in page:
             rule = await run_sync(self.access.get, s.name)
             items.append(self._subject_out(s, [], rule))
-        return S.SubjectPage(items=items, offset=offset, limit=limit, total=len(visible))
+        return S.SubjectPage(items=items, offset=offset, limit=limit, total=total)
 
     async def enrol(self, caller: KeyRecord, images: list[ImageInput], shared_with: tuple[str, ...] | None,
                     reference: str, existing: str | None = None) -> S.Enrolment:
