@@ -137,9 +137,9 @@ class CrossFeedSystem:
     (:mod:`benchmarks.peers.minutiae_sources`), converted to locard's direction
     convention.  An EER difference between two cross-feeds is therefore the minutiae's
     alone.  The source's raw minutiae are cached on disk like a peer's templates
-    (keyed by its version and the image bytes); locard's part never is.  Extraction
-    times are the sum of both parts (or locard's alone when the source was cached),
-    so they are no speed figure.
+    (keyed by its version and the image bytes); locard's part never is, but it is
+    extracted once per image for all the cross-feeds of a run.  Extraction times are
+    whatever part was not cached or shared, so they are no speed figure.
     """
 
     is_peer = False
@@ -147,7 +147,9 @@ class CrossFeedSystem:
     block = "cross_feed"
 
     def __init__(self, source: Any, direction: str | None = None, mode: str | None = None,
-                 cache: "BenchCache | None" = None) -> None:
+                 cache: "BenchCache | None" = None, frames: dict | None = None) -> None:
+        """``frames``: a dict shared by cross-feeds of one run, so that each image's locard
+        template frame is extracted once for all sources (keyed by image hash, ppi and mode)."""
         from benchmarks.peers.minutiae_sources import CONVERSIONS, DIRECTIONS
 
         self.source = source
@@ -156,6 +158,7 @@ class CrossFeedSystem:
             raise ValueError(f"unknown direction conversion {self.direction!r}; known: {', '.join(CONVERSIONS)}")
         self.frame = LocardSystem(mode)
         self.cache = cache
+        self.frames = {} if frames is None else frames
         suffix = "" if direction is None else f" [{self.direction}]"
         self.name = f"locard+{source.name}" + suffix
         self.label = f"locard comparator, minutiae from {source.label}{suffix}"
@@ -168,8 +171,11 @@ class CrossFeedSystem:
         from matcher.fingerprint.pipeline import MIN_MINUTIAE
         from matcher.fingerprint.template import Template
 
-        frame = self.frame._fp.extract(data, ppi=ppi, **({} if self.frame.mode is None else
-                                                         {"mode": self.frame.mode}))
+        key = (_sha256(data), ppi, self.frame.mode)
+        frame = self.frames.get(key)
+        if frame is None:
+            kw = {} if self.frame.mode is None else {"mode": self.frame.mode}
+            frame = self.frames[key] = self.frame._fp.extract(data, ppi=ppi, **kw)
         minutiae = to_locard(cached_raw(self.source, data, ppi, self.cache), self.direction)
         if len(minutiae) < MIN_MINUTIAE:
             raise FailureToEnrol(f"{self.source.name}: only {len(minutiae)} minutiae")
@@ -694,11 +700,12 @@ def select_systems(peers: bool, peer_names: Iterable[str] | None, skip_locard: b
     skipped: dict[str, str] = {}
     if not skip_locard:
         systems.append(LocardSystem(mode))
+    frames: dict = {}
     for src in minutiae_from or []:
         from benchmarks.peers.minutiae_sources import make_source
 
         try:
-            systems.append(CrossFeedSystem(make_source(src), minutiae_direction, mode, cache))
+            systems.append(CrossFeedSystem(make_source(src), minutiae_direction, mode, cache, frames))
         except PeerUnavailable as exc:
             skipped[f"locard+{src}"] = str(exc)
     names = list(peer_names or [])

@@ -366,3 +366,18 @@ def test_cli_cross_feed_options(tmp_path, monkeypatch):
     doc = json.loads(out.read_text())
     assert list(doc["cross_feed"]) == ["locard+locard-fast [turned]"]
     assert doc["cross_feed"]["locard+locard-fast [turned]"]["diagnosis"]["per_image"]
+
+
+def test_cross_feeds_of_one_run_extract_locards_frame_once_per_image(monkeypatch):
+    from matcher import fingerprint as fp
+
+    calls = []
+    real = fp.extract
+    monkeypatch.setattr(fp, "extract", lambda *a, **k: calls.append(k.get("mode")) or real(*a, **k))
+    systems, skipped = fb.select_systems(False, None, True, "fast", ["locard-fast", "locard-accurate"])
+    assert not skipped and [s.name for s in systems] == ["locard+locard-fast", "locard+locard-accurate"]
+    data = (SAMPLES / "images" / "0001_2.png").read_bytes()
+    for s in systems:
+        s.extract(data, 500.0)
+    # one frame (fast) shared by both, plus each source's own extraction
+    assert sorted(calls) == ["accurate", "fast", "fast"]
