@@ -223,8 +223,16 @@ def minutiae_diagnosis(system: Any, enrolment: "Enrolment", names: list[str], pa
     names : file of each image, relative to the data set
     pairs : (G, 2) genuine pair indices; ``genuine`` their scores (NaN or the failure score
         for pairs that touch a failed enrolment)
-    worst : how many of the lowest genuine pairs to list, with the number of minutia pairs
-        locard's comparator matched (at most its ``MAX_NP``)
+    worst : how many of the lowest genuine pairs to list by file name
+
+    Returns
+    -------
+    dict
+        ``per_image`` (file, minutiae, shares near the border and outside the print area),
+        ``genuine`` (every genuine pair as ``[i, j, score, paired]`` in pair order, image
+        indices into ``per_image``; ``paired`` is the number of minutia pairs locard's
+        comparator matched, at most its ``MAX_NP``; None for a pair that was not compared),
+        ``lowest_genuine`` (the ``worst`` lowest of them, with file names and minutiae counts).
     """
     import numpy as np
 
@@ -240,22 +248,28 @@ def minutiae_diagnosis(system: Any, enrolment: "Enrolment", names: list[str], pa
         per_image.append({"file": name, "minutiae": n,
                           "near_border": round(float(np.mean(d < NEAR_BORDER_PX)), 4) if n else None,
                           "outside_mask": round(float(np.mean(d <= 0)), 4) if n else None})
-    lows = []
     genuine = np.asarray(genuine, float)
+    rows = []
+    for (i, j), score in zip(pairs, genuine):
+        i, j = int(i), int(j)
+        paired = None
+        if enrolment.ok[i] and enrolment.ok[j]:
+            paired = int(len(compare(enrolment.templates[i], enrolment.templates[j]).pairs))
+        rows.append([i, j, None if np.isnan(score) else round(float(score), 4), paired])
+    lows = []
     # pairs touching a failed enrolment (NaN) are the worst of all
     for k in np.argsort(np.nan_to_num(genuine, nan=-np.inf), kind="stable")[:worst]:
-        i, j = (int(v) for v in pairs[k])
-        row = {"a": names[i], "b": names[j], "score": None if np.isnan(genuine[k]) else round(float(genuine[k]), 4)}
-        if enrolment.ok[i] and enrolment.ok[j]:
-            c = compare(enrolment.templates[i], enrolment.templates[j])
+        i, j, score, paired = rows[k]
+        row = {"a": names[i], "b": names[j], "score": score}
+        if paired is not None:
             row.update(minutiae_a=len(enrolment.templates[i]), minutiae_b=len(enrolment.templates[j]),
-                       paired=int(len(c.pairs)))
+                       paired=paired)
         lows.append(row)
     counts = np.array([p["minutiae"] for p in per_image if p["minutiae"] is not None], float)
     border = np.array([p["near_border"] for p in per_image if p["near_border"] is not None], float)
     return {"minutiae_median": float(np.median(counts)) if len(counts) else None,
             "near_border_mean": float(np.mean(border)) if len(border) else None,
-            "per_image": per_image, "lowest_genuine": lows}
+            "per_image": per_image, "genuine": rows, "lowest_genuine": lows}
 
 
 # --------------------------------------------------------------------------- cache
