@@ -13,6 +13,7 @@ def compare_command(
     ppi_a: float = typer.Option(500.0, "--ppi-a", help="Capture resolution of the first image, pixels per inch."),
     ppi_b: float = typer.Option(500.0, "--ppi-b", help="Capture resolution of the second image."),
     fmr: float = typer.Option(0.001, "--fmr", help="Decide at this false match rate (0.01, 0.001, 0.0001)."),
+    mode: str = typer.Option("accurate", "--mode", help="Extraction: accurate (minutiae network) or fast (classical)."),
 ) -> None:
     """Compare two fingerprint images: score, its false match rate, decision and paired minutiae."""
     from rich.console import Console
@@ -24,9 +25,9 @@ def compare_command(
 
     console = Console()
     try:
-        a = extract(image_a.read_bytes(), ppi_a)
-        b = extract(image_b.read_bytes(), ppi_b)
-        cal = calibration()
+        a = extract(image_a.read_bytes(), ppi_a, mode=mode)
+        b = extract(image_b.read_bytes(), ppi_b, mode=mode)
+        cal = calibration(mode)
         threshold = cal.threshold(fmr)
     except (LocardError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")

@@ -68,12 +68,13 @@ def test_cmc_counts_ties_against_the_mate():
     assert c.tolist() == pytest.approx([1 / 3, 2 / 3, 1.0])
 
 
-def test_shipped_fingerprint_calibration_matches_the_matcher():
+@pytest.mark.parametrize("mode", ["accurate", "fast"])
+def test_shipped_fingerprint_calibration_matches_the_matcher(mode):
     from matcher.fingerprint import MATCHER_VERSION
     from matcher.fingerprint.calibration import calibration, threshold_at
 
-    cal = calibration()
-    assert cal.version == MATCHER_VERSION and cal.n_impostors >= 10_000
-    t = [threshold_at(f) for f in (0.01, 0.001, 0.0001)]
+    cal = calibration(mode)
+    assert cal.version == f"{MATCHER_VERSION}+{mode}" and cal.n_impostors >= 10_000
+    t = [threshold_at(f, mode) for f in (0.01, 0.001, 0.0001)]
     assert t[0] < t[1] < t[2]
     assert cal.fmr(t[1]) <= 0.001

@@ -3,11 +3,17 @@
 1. Local similarity of every minutia pair: how alike their cylinders are on the
    cells valid in both, ``1 - sqrt(|a xor b|) / (sqrt(|a|) + sqrt(|b|))`` with
    ``|.|`` a popcount (Cappelli, Ferrara & Maltoni 2010, binary MCC); zero when the
-   minutiae point more than 90 degrees apart or share too few valid cells.
-2. The ``min(nA, nB)`` most similar one-to-one pairs are relaxed: each pair's
+   pair shares too few valid cells.
+2. The prints' relative rotation is estimated from the local similarities alone
+   (cylinders are rotation-invariant): a histogram of the direction differences of
+   each minutia's best match, weighted by similarity, peaks at it.  Pairs whose
+   direction difference is more than 90 degrees from that rotation are dropped, so
+   prints match at any rotation (a fixed gate around 0 rejects every true pair of a
+   print turned by 180 degrees).
+3. The ``min(nA, nB)`` most similar one-to-one pairs are relaxed: each pair's
    similarity is pulled up by pairs that agree with it geometrically (distances,
    direction differences and radial angles preserved) and down otherwise.
-3. The score is the mean relaxed similarity of the ``nP`` pairs whose similarity
+4. The score is the mean relaxed similarity of the ``nP`` pairs whose similarity
    held up best under relaxation; those pairs are the evidence an examiner sees.
 
 Scores lie in ``[0, 1]``; higher is more alike.  All of it runs in one compiled
@@ -26,10 +32,11 @@ from .descriptors import ND, _IN_DISC, cylinders
 from .template import Template
 
 #: Version of template + descriptor + comparator; calibrations are tied to it.
-MATCHER_VERSION = "locard-fp-1"
+MATCHER_VERSION = "locard-fp-2"
 
 MIN_MATCHABLE = 0.15         # share of a disc's cells valid in both cylinders
-MAX_DIRECTION_DIFF = np.pi / 2
+MAX_DIRECTION_DIFF = np.pi / 4   # from the estimated rotation, radians
+ROTATION_BINS = 36               # 10-degree bins of the rotation histogram
 MIN_NP, MAX_NP, MU_P, TAU_P = 4, 12, 20.0, 0.4
 N_REL, W_R = 5, 0.5
 MU_1, TAU_1 = 8.0, -8.0 / 5.0
@@ -126,6 +133,58 @@ def _local_similarities(bits_a, valid_a, use_a, full_a, ones_a, ua, bits_b, vali
 
 
 @njit(cache=True)
+def _rotation(sim, ua, ub):
+    """Estimated rotation from a to b as (cos, sin): the similarity-weighted mode of the
+    direction differences of each row's best match (circular, smoothed over 3 bins)."""
+    na, nb = sim.shape
+    hist = np.zeros(ROTATION_BINS)
+    best_d = np.zeros(na)
+    best_w = np.zeros(na)
+    for i in range(na):
+        w, bj = 0.0, -1
+        for j in range(nb):
+            if sim[i, j] > w:
+                w, bj = sim[i, j], j
+        if bj < 0:
+            continue
+        d = np.arctan2(ua[i, 0] * ub[bj, 1] - ua[i, 1] * ub[bj, 0], ua[i, 0] * ub[bj, 0] + ua[i, 1] * ub[bj, 1])
+        best_d[i], best_w[i] = d, w * w
+        k = int((d + np.pi) / (2 * np.pi) * ROTATION_BINS) % ROTATION_BINS
+        hist[k] += w * w
+    peak, top = 0, -1.0
+    for k in range(ROTATION_BINS):
+        v = hist[k - 1] + 2 * hist[k] + hist[(k + 1) % ROTATION_BINS]
+        if v > top:
+            peak, top = k, v
+    if top <= 0.0:
+        return 1.0, 0.0
+    # refine: circular mean of the differences in the peak's three bins
+    centre = (peak + 0.5) * 2 * np.pi / ROTATION_BINS - np.pi
+    c, s = 0.0, 0.0
+    for i in range(na):
+        if best_w[i] > 0 and abs(_wrap(best_d[i] - centre)) <= 1.5 * 2 * np.pi / ROTATION_BINS:
+            c += best_w[i] * np.cos(best_d[i])
+            s += best_w[i] * np.sin(best_d[i])
+    r = np.hypot(c, s)
+    if r == 0.0:
+        return np.cos(centre), np.sin(centre)
+    return c / r, s / r
+
+
+@njit(cache=True)
+def _gate(sim, ua, ub, rc, rs, min_cos):
+    """Zero the pairs whose direction difference is far from the rotation (rc, rs)."""
+    na, nb = sim.shape
+    for i in range(na):
+        # a's direction turned by the rotation
+        x = rc * ua[i, 0] - rs * ua[i, 1]
+        y = rs * ua[i, 0] + rc * ua[i, 1]
+        for j in range(nb):
+            if x * ub[j, 0] + y * ub[j, 1] < min_cos:
+                sim[i, j] = 0.0
+
+
+@njit(cache=True)
 def _relax(sim, da, aa, ra, db, ab, rb, n_p):
     """LSS-R over precomputed pair geometry of each template.
 
@@ -210,7 +269,9 @@ def _relax(sim, da, aa, ra, db, ab, rb, n_p):
 def _compare(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
              bits_b, valid_b, use_b, full_b, ones_b, ub, db, ab, rb, min_common, min_cos):
     sim = _local_similarities(bits_a, valid_a, use_a, full_a, ones_a, ua,
-                              bits_b, valid_b, use_b, full_b, ones_b, ub, min_common, min_cos)
+                              bits_b, valid_b, use_b, full_b, ones_b, ub, min_common, -2.0)
+    rc, rs = _rotation(sim, ua, ub)
+    _gate(sim, ua, ub, rc, rs, min_cos)
     m = min(len(ua), len(ub))
     z = 1.0 / (1.0 + np.exp(-TAU_P * (m - MU_P)))
     n_p = int(MIN_NP + np.round(z * (MAX_NP - MIN_NP)))
