@@ -4,6 +4,8 @@ The format is sniffed from the bytes (never from a file name), the size is check
 against limits *before* the pixels are decoded (a decompression bomb never
 allocates), EXIF orientation is applied, and the result is a C-contiguous
 ``uint8`` array: ``(H, W)`` for gray, ``(H, W, 3)`` BGR for colour (OpenCV order).
+Pillow decodes every format but WSQ, which :mod:`matcher.wsq` decodes (in a child
+process: its C decoder is not safe on damaged input).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
+from . import wsq
 from .errors import (
     CorruptImageError,
     EmptyImageError,
@@ -46,6 +49,7 @@ _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"P2", 0, "PPM"),  # ASCII PGM
     (b"P6", 0, "PPM"),
     (b"P3", 0, "PPM"),
+    (wsq.SOI + b"\xff", 0, "WSQ"),  # SOI, then the first segment's marker
 )
 
 #: Formats accepted by :func:`decode_image`.
@@ -63,7 +67,7 @@ def sniff_format(data: bytes) -> str | None:
     Returns
     -------
     str or None
-        One of ``TIFF, PNG, BMP, JPEG, GIF, WEBP, PPM`` (Pillow's names).
+        One of ``TIFF, PNG, BMP, JPEG, GIF, WEBP, PPM`` (Pillow's names) or ``WSQ``.
     """
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
@@ -71,6 +75,26 @@ def sniff_format(data: bytes) -> str | None:
         if name != "WEBP" and data[offset:offset + len(magic)] == magic:
             return name
     return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height (pixels) read from the header alone, nothing decoded.
+
+    For budgets counted before decoding (pixels per request); ``None`` when the format
+    is unknown or the header unreadable (:func:`decode_image` then says why).
+    """
+    fmt = sniff_format(bytes(data[:16]))
+    if fmt is None:
+        return None
+    try:
+        if fmt == "WSQ":  # Pillow has no WSQ reader here (the wsq plugin would decode in-process)
+            return wsq.frame_size(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data), formats=[fmt]) as img:  # lazy: reads the header only
+                return img.size
+    except Exception:  # noqa: BLE001 - any unreadable header is the decoder's to report
+        return None
 
 
 @dataclass(frozen=True)
@@ -98,7 +122,7 @@ def decode_image(
     Parameters
     ----------
     data : bytes
-        Encoded image: TIFF, PNG, BMP, JPEG, GIF (first frame), WebP or PGM/PPM.
+        Encoded image: TIFF, PNG, BMP, JPEG, GIF (first frame), WebP, PGM/PPM or WSQ.
     color : bool
         Return ``(H, W, 3)`` BGR when true, ``(H, W)`` gray otherwise.
     max_bytes, max_pixels, min_side : int
@@ -116,9 +140,11 @@ def decode_image(
     fmt = sniff_format(bytes(data[:16]))
     if fmt is None:
         raise UnsupportedFormatError(
-            "not an image this matcher reads (expected TIFF, PNG, BMP, JPEG, GIF, WebP or PGM; "
+            "not an image this matcher reads (expected TIFF, PNG, BMP, JPEG, GIF, WebP, PGM or WSQ; "
             f"the data starts with {bytes(data[:8])!r})"
         )
+    if fmt == "WSQ":
+        return _decode_wsq(data, color=color, max_pixels=max_pixels, min_side=min_side)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -154,6 +180,19 @@ def decode_image(
             f"image is {pixels.shape[1]}x{pixels.shape[0]} pixels; each side needs >= {min_side}"
         )
     return DecodedImage(pixels=pixels, format=fmt, was_color=was_color)
+
+
+def _decode_wsq(data: bytes, *, color: bool, max_pixels: int, min_side: int) -> DecodedImage:
+    w, h = wsq.frame_size(data)
+    if w * h > max_pixels:
+        raise ImageTooLargeError(f"WSQ image is {w}x{h} = {w * h} pixels; the limit is {max_pixels}")
+    if min(w, h) < min_side:
+        raise ImageTooSmallError(f"image is {w}x{h} pixels; each side needs >= {min_side}")
+    gray = wsq.decode(data)
+    if gray.shape != (h, w):
+        raise CorruptImageError(f"WSQ frame header says {w}x{h}, the decoder gave {gray.shape[1]}x{gray.shape[0]}")
+    pixels = np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2)) if color else gray
+    return DecodedImage(pixels=pixels, format="WSQ", was_color=False)
 
 
 def _palette_is_gray(img: Image.Image) -> bool:
