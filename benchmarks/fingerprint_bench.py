@@ -506,6 +506,8 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
                    if hasattr(system, "one_to_many_rate") else None)
         if diagnose and not _is_peer(system):
             diagnosis = minutiae_diagnosis(system, enr, names, gen_idx, g_raw)
+            # where a genuine score must reach to count as a match at FMR 1 %
+            diagnosis["impostor_p99"] = float(np.nanpercentile(i_raw, 99)) if np.isfinite(i_raw).any() else None
         if cache is not None and _is_peer(system):
             cache.put_run(system.name, run_key, {
                 "ok": ok, "extract_s": extract_s, "failures": failures, "genuine": g_raw,

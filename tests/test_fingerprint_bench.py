@@ -301,6 +301,7 @@ def test_cross_feed_of_locards_own_minutiae_reproduces_locard(tmp_path):
     assert len(low) == rep["genuine_pairs"] and low[0]["score"] == pytest.approx(own.genuine.min(), abs=1e-4)
     assert all(0 <= r["paired"] <= min(r["minutiae_a"], r["minutiae_b"]) for r in low)
     assert len(diag["genuine"]) == rep["genuine_pairs"]
+    assert diag["impostor_p99"] == pytest.approx(np.percentile(own.impostor, 99))
     assert sorted(g[2] for g in diag["genuine"]) == pytest.approx(sorted(own.genuine), abs=1e-4)
     assert {(diag["per_image"][g[0]]["file"], diag["per_image"][g[1]]["file"]) for g in diag["genuine"]} >= {
         (r["a"], r["b"]) for r in low}
