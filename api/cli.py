@@ -39,6 +39,11 @@ def serve_cmd(
     extract_processes: int = typer.Option(2, "--extract-processes", min=0,
                                           help="Run extractions in this many worker processes (0: threads of the server process)."),
     max_images: int = typer.Option(20, "--max-images", min=1, help="Images per enrolment/search request."),
+    job_retention_days: float = typer.Option(30.0, "--job-retention-days", min=0,
+                                             help="Days finished batch jobs and their results are kept."),
+    image_retention_days: float = typer.Option(None, "--image-retention-days", min=0,
+                                               help="Days enrolled image files are kept (default: for ever; "
+                                                    "templates stay searchable)."),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
     """Run the HTTP query service (OpenAPI at /docs)."""
@@ -48,10 +53,15 @@ def serve_cmd(
     from .extraction import Limits
     from .service import ServiceConfig
 
-    Path(store).mkdir(parents=True, exist_ok=True)
+    from indexer.store import private_folder
+
+    from .retention import Retention
+
+    private_folder(Path(store))
     config = ServiceConfig(store=Path(store), limits=Limits(max_images=max_images), default_bureau=default_bureau,
                            manifest_root=Path(manifest_root).resolve() if manifest_root else None,
-                           extract_threads=extract_threads, extract_processes=extract_processes)
+                           extract_threads=extract_threads, extract_processes=extract_processes,
+                           retention=Retention(job_days=job_retention_days, image_days=image_retention_days))
     uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
 
 
@@ -127,7 +137,37 @@ def audit_show(store: str = typer.Option(..., "--store", help=STORE_HELP),
         typer.echo(json.dumps({"seq": e.seq, "at": e.at, "hash": e.hash, **e.record}, sort_keys=True))
 
 
+def purge_cmd(
+    store: str = typer.Option(..., "--store", help=STORE_HELP),
+    job_retention_days: float = typer.Option(30.0, "--job-retention-days", min=0,
+                                             help="Delete finished batch jobs (and results) older than this."),
+    image_retention_days: float = typer.Option(None, "--image-retention-days", min=0,
+                                               help="Delete enrolled image files older than this (default: none)."),
+    orphan_grace: float = typer.Option(3600.0, "--orphan-grace", min=0,
+                                       help="Seconds an unreferenced file is left alone."),
+) -> None:
+    """Delete what the retention settings say has expired (see api/retention.py and the README)."""
+    import time
+
+    from indexer.store import GalleryStore
+
+    from .retention import Retention, purge
+
+    db = _db(store)
+    with GalleryStore(store, create=True) as st:
+        r = purge(db, lambda fn: fn(st), Path(store),
+                  Retention(job_days=job_retention_days, image_days=image_retention_days,
+                            orphan_grace_s=orphan_grace), time.time())
+    typer.echo(f"purged {len(r.jobs)} jobs, {len(r.images)} image files, {len(r.orphans)} orphan files")
+
+
 def register(app: typer.Typer) -> None:
+    from indexer.cli import file_checks
+
+    from .retention import check_files
+
+    file_checks.append(check_files)  # `locard check` looks at api-images/ and api-jobs/ too
     app.command("serve")(serve_cmd)
+    app.command("purge")(purge_cmd)
     app.add_typer(keys_app, name="keys")
     app.add_typer(audit_app, name="audit")

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from indexer.store import connect, private_folder
+
 DB_NAME = "api.sqlite"
 SCHEMA_VERSION = 1
 
@@ -75,8 +77,7 @@ class ApiDatabase:
     """``api.sqlite`` of one store folder; one connection per thread."""
 
     def __init__(self, store: str | Path):
-        self.path = Path(store) / DB_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = private_folder(Path(store)) / DB_NAME
         self._local = threading.local()
         con = self.connection()
         with self.write() as c:
@@ -92,10 +93,7 @@ class ApiDatabase:
     def connection(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.execute("PRAGMA foreign_keys=ON")
+            con = connect(self.path)  # the gallery's settings: WAL, secure_delete, 0600
             self._local.con = con
         return con
 

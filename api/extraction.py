@@ -2,7 +2,8 @@
 
 Runs in worker threads (never on the event loop).  Enrolled images are kept in the
 store folder (``api-images/``) so that evidence PNGs can show them later; the stored
-sample's ``source`` points at that file.
+sample's ``source`` points at that file, and deleting the last sample that names it
+deletes it (:mod:`indexer.store_files`).  Refused images leave no file.
 
 The store refuses a second sample with the same ``sha256`` anywhere in the gallery.
 Keyed on the image alone that would tell a bureau that another bureau holds the same
@@ -15,13 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+import os
+import secrets
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from indexer.ingest import Extracted, SourceItem, extract_item
 from indexer.search import Probe, probe_from_image
+from indexer.store import private_folder
 from matcher.errors import ImageError, ImageTooLargeError
 from matcher.imageio import decode_image
 
@@ -63,22 +67,53 @@ def sample_hash(subject: str, image_sha: str) -> str:
 
 def enrol_image(store: Path, data: bytes, subject: str, modality: str, finger_position: int, ppi: float,
                 limits: Limits) -> Extracted:
-    """Check, keep and extract one image; never raises for a bad image (see ``error``)."""
+    """Check and extract one image; never raises for a bad image (see ``error``).
+
+    The image is written to a pending file beside its place (``image_path``), and only
+    an image that gave a template keeps it: on success ``item.path`` is that pending
+    file, which :func:`keep_image` moves into place when its sample is committed; on
+    failure nothing is left on disk.  A pending file that a crash leaves behind is an
+    orphan for ``locard check --remove-orphans``.
+    """
     from matcher.errors import LocardError
 
     sha = hashlib.sha256(data).hexdigest()
-    item = SourceItem(image_path(store, sha), subject, modality, finger_position, ppi)
+    item = SourceItem(image_path(store.resolve(), sha), subject, modality, finger_position, ppi)
     try:
         check_image(data, limits, ppi if modality == "finger" else None)
     except LocardError as exc:
         return Extracted(item, sha, error=type(exc).__name__, reason=str(exc))
-    path = item.path
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return extract_item(item, sha)
+    pending = _write_pending(item.path, data)
+    try:
+        out = extract_item(replace(item, path=pending), sha)
+    except BaseException:
+        pending.unlink(missing_ok=True)
+        raise
+    if out.error:
+        pending.unlink(missing_ok=True)
+        return replace(out, item=item)
+    return out
+
+
+def _write_pending(final: Path, data: bytes) -> Path:
+    """``data`` in a new file (0600) beside ``final``, under a name no other request uses."""
+    private_folder(final.parent)
+    pending = final.with_name(f"{final.name}.part-{secrets.token_hex(6)}")
+    fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return pending
+
+
+def keep_image(pending: Path) -> Path:
+    """Move a pending image (from :func:`enrol_image`) to its place; returns that path.
+
+    Run it right before the sample that names the image is committed, on the thread
+    that commits (and deletes), so a deletion never judges the file in between.
+    """
+    final = pending.with_name(pending.name.partition(".part-")[0])
+    os.replace(pending, final)  # the same bytes when another subject holds the image too
+    return final
 
 
 class UnprocessableImage(ImageError):

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import secrets
 import threading
+import time
 import logging
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -29,16 +30,18 @@ from anyio.to_thread import run_sync
 
 from indexer.fusion import common_scale, expected_fpir, fused_threshold
 from indexer.search import Probe, SearchResult
-from indexer.store import NewSample
+from indexer.store import NewSample, checkpoint
+from indexer.store_files import delete_subject_and_files, remove_unnamed
 from matcher.errors import LocardError
 
 from . import schemas as S
 from .access import AccessRule, AccessRules
 from .audit import AuditLog
 from .database import ApiDatabase
-from .extraction import Limits, enrol_image, probe, sample_hash, worker_init
+from .extraction import Limits, enrol_image, image_path, keep_image, probe, sample_hash, worker_init
 from .gallery import Gallery
 from .jobs import JobRunner
+from .retention import Retention, RetentionSweeper, purge
 from .keys import KeyRecord, create_key, list_keys, revoke_key
 from .problems import TYPE_BASE, Problem
 
@@ -57,6 +60,8 @@ class ServiceConfig:
     extract_processes: int = 0
     """Extraction processes for probes and enrolments (0: worker threads of the server process)."""
     shortlist: int | None = None
+    retention: Retention = Retention()
+    """How long job results and images are kept (:mod:`api.retention`)."""
 
 
 @dataclass(frozen=True)
@@ -93,12 +98,17 @@ class QueryService:
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self.jobs = JobRunner(self.db, config.store, self.search_for_job, self.access.hidden_from)
+        self.sweeper = RetentionSweeper(
+            lambda: purge(self.db, self.gallery.call, config.store, config.retention, time.time()),
+            config.retention.sweep_interval_s)
 
     def start(self) -> None:
-        """Start background work (the batch-job runner); called when the app starts."""
+        """Start background work (the batch-job runner, the retention sweep); called when the app starts."""
         self.jobs.start()
+        self.sweeper.start()
 
     def close(self) -> None:
+        self.sweeper.stop()
         self.jobs.stop()
         self.gallery.close()
         with self._pool_lock:
@@ -204,7 +214,7 @@ class QueryService:
                 new.append((len(outcomes) - 1, NewSample(
                     subject=name, modality=im.modality, template=e.template, template_version=e.template_version,
                     quality=e.quality, sha256=sample_hash(name, e.sha256), finger_position=im.finger_position,
-                    source=str(e.item.path),
+                    source=str(image_path(store.resolve(), e.sha256)),
                     metadata={"image_sha256": e.sha256, "filename": im.filename[:200], "ppi": im.ppi,
                               "bureau": caller.bureau})))
         record = {**_who(caller), "action": "enrol" if existing is None else "enrol-encounter", "subject": name,
@@ -215,10 +225,20 @@ class QueryService:
             raise Problem(422, "no image could be enrolled; see images for the reason of each",
                           type_=TYPE_BASE + "failure-to-enrol",
                           images=[o.model_dump() for o in outcomes])
-        # the access rule exists before any sample does: the record is never briefly visible to all
-        if existing is None:
-            await run_sync(self.access.set, name, caller.bureau, shared_with, reference)
-        ids = await self.gallery.acall(self.gallery.add([s for _, s in new], f"api:{caller.bureau}"))
+        pending = [e.item.path for e in results if not e.error]
+
+        def commit(st):  # on the gallery thread, where deletions run: images placed, then their samples
+            for p in pending:
+                keep_image(p)
+            return st.add_samples([s for _, s in new], encounter_source=f"api:{caller.bureau}")
+        try:
+            # the access rule exists before any sample does: the record is never briefly visible to all
+            if existing is None:
+                await run_sync(self.access.set, name, caller.bureau, shared_with, reference)
+            ids = await self.gallery.acall(commit)
+        except BaseException:
+            await self.gallery.acall(lambda st: _discard(st, pending))
+            raise
         for (i, _), sid in zip(new, ids):
             if sid is None:
                 outcomes[i] = outcomes[i].model_copy(update={"accepted": False, "error": "Duplicate",
@@ -257,10 +277,13 @@ class QueryService:
         if rule.owner != caller.bureau:
             raise Problem(403, f"only the owning bureau ({rule.owner}) may delete {subject!r}")
         try:
-            ids = await self.gallery.acall(self.gallery.delete(subject))
+            deleted = await self.gallery.acall(
+                lambda st: delete_subject_and_files(st, subject, reason="deleted through the HTTP service"))
         except KeyError:
             raise _not_found(subject) from None
+        ids = deleted.samples
         await run_sync(self.access.remove, subject)
+        await run_sync(lambda: checkpoint(self.db.connection()))  # the access row's old page leaves the WAL
         await run_sync(self.audit.append, {**_who(caller), "action": "delete", "subject": subject,
                                            "samples": len(ids)})
         return S.Deleted(id=subject, samples=len(ids))
@@ -413,6 +436,13 @@ class QueryService:
                                            "probes": [image.sha256], "sample": ev.sample_id,
                                            "score": round(ev.score, 4)})
         return ev
+
+
+def _discard(store, pending: list[Path]) -> None:
+    """After a failed commit: the enrolment's pending and placed images that no sample names."""
+    for p in pending:
+        p.unlink(missing_ok=True)
+    remove_unnamed(store, [p.with_name(p.name.partition(".part-")[0]) for p in pending])
 
 
 def _compare(a: Probe, b_template, modality: str):

@@ -119,13 +119,29 @@ def search_cmd(
                   f"{result.gallery_subjects} subjects: {result.expected_fpir:.2%}")
 
 
-def check_cmd(store: str = typer.Option(..., "--store", help=STORE_HELP)) -> None:
-    """Verify the store (SQLite integrity) and that every index holds exactly what the store says."""
+#: Checks of the files other packages keep in a store folder, run by ``locard check``:
+#: ``fn(store, remove, grace_s) -> (problems, notes)`` (the service adds ``api.retention.check_files``).
+file_checks: list = []
+
+
+def check_cmd(store: str = typer.Option(..., "--store", help=STORE_HELP),
+              remove_orphans: bool = typer.Option(False, "--remove-orphans",
+                                                  help="Delete the files nothing refers to (older than --orphan-grace)."),
+              orphan_grace: float = typer.Option(3600.0, "--orphan-grace", min=0,
+                                                 help="Seconds an unreferenced file is left alone: a write whose "
+                                                      "record may still be coming.")) -> None:
+    """Verify the store (SQLite integrity), that every index holds exactly what the store says,
+    and that every file the store keeps (enrolled images, job probes) is referred to."""
     from indexer.errors import IndexFileError
     from indexer.faiss_index import VectorIndex, check_index, index_path
 
     st = _open_store(store)
     problems = st.integrity_problems()
+    for check in file_checks:
+        found, notes = check(st, remove_orphans, orphan_grace)
+        problems += found
+        for n in notes:
+            typer.echo(n)
     for m in ("finger", "face"):
         problems += check_index(st, m)
         path = index_path(st, m)
@@ -144,9 +160,10 @@ def check_cmd(store: str = typer.Option(..., "--store", help=STORE_HELP)) -> Non
     if problems:
         for p in problems:
             typer.echo(f"problem: {p}")
-        typer.echo(f"check FAILED ({counts}); `locard reindex --store {store}` rebuilds the indexes")
+        typer.echo(f"check FAILED ({counts}); `locard reindex --store {store}` rebuilds the indexes, "
+                   f"`locard check --store {store} --remove-orphans` deletes orphan files")
         raise typer.Exit(1)
-    typer.echo(f"check ok: {counts}; indexes agree with the store")
+    typer.echo(f"check ok: {counts}; indexes agree with the store; every kept file is referred to")
 
 
 def reindex_cmd(
@@ -214,20 +231,22 @@ def subjects_delete(subject: str = typer.Argument(...), store: str = typer.Optio
     """Delete a subject from the store and from every index (recorded in the audit log)."""
     from indexer.errors import SubjectNotFoundError
     from indexer.faiss_index import open_index
+    from indexer.store_files import delete_subject_and_files
 
     st = _open_store(store)
     if not yes and sys.stdin.isatty():
         typer.confirm(f"delete {subject} and all its samples?", abort=True)
     try:
-        ids = st.delete_subject(subject, reason=reason)
+        deleted = delete_subject_and_files(st, subject, reason=reason)
     except SubjectNotFoundError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    ids = deleted.samples
     for m in ("finger", "face"):
         if (st.path / f"{m}.index").exists():
             open_index(st, m)
     st.close()
-    typer.echo(f"deleted {subject}: {len(ids)} samples")
+    typer.echo(f"deleted {subject}: {len(ids)} samples, {len(deleted.files)} image files")
 
 
 #: (name, function) pairs the top-level app registers.

@@ -24,6 +24,7 @@ newer schema is refused (:class:`~indexer.errors.StoreVersionError`).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -161,12 +162,58 @@ class Subject:
     metadata: dict = field(default_factory=dict)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def private_files() -> None:
+    """From now on this process creates files and folders for its own user only (umask 077).
+
+    Called by every process that opens a store, so that whatever module writes into
+    the store folder (SQLite and its ``-wal``/``-shm``, FAISS index files, images,
+    job files, key files) creates it 0600 (folders 0700) without a chmod of its own.
+    Only ever tightens the mask.
+    """
+    old = os.umask(0o077)  # never widens, even for a moment
+    os.umask(old | 0o077)
+
+
+def private_folder(path: Path) -> Path:
+    """Create ``path`` (and its parents) readable by this user only (0700); returns it."""
+    private_files()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open one of the store's SQLite files: WAL, deleted content zeroed, 0600.
+
+    ``secure_delete`` overwrites what a deletion frees (a deleted subject's templates
+    leave no bytes in the database pages); :func:`checkpoint` then empties the WAL,
+    which still holds the older page images.  Files of older stores are made 0600
+    when opened.
+    """
+    private_files()
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            path.with_name(path.name + suffix).chmod(0o600)
+        except OSError:  # absent, or another user's file: SQLite says what it cannot open
+            pass
     con = sqlite3.connect(path, timeout=30.0, isolation_level=None)  # explicit transactions
+    con.execute("PRAGMA secure_delete=ON")
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process kill
     con.execute("PRAGMA foreign_keys=ON")
     return con
+
+
+def checkpoint(con: sqlite3.Connection) -> bool:
+    """Copy the WAL into the database file and truncate it to 0 bytes.
+
+    Returns
+    -------
+    bool
+        False when a reader of another connection kept part of the WAL in use (it
+        stays until the next checkpoint that completes).
+    """
+    busy, _, _ = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy
 
 
 class GalleryStore:
@@ -194,9 +241,9 @@ class GalleryStore:
                 raise StoreNotFoundError(
                     f"no locard store at {self.path} (expected {db}); "
                     "`locard ingest SOURCE --store PATH` creates one")
-            self.path.mkdir(parents=True, exist_ok=True)
+            private_folder(self.path)
         try:
-            self.con = _connect(db)
+            self.con = connect(db)
             self._init_schema()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open {db}: {exc}") from exc
@@ -314,6 +361,7 @@ class GalleryStore:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        checkpoint(con)  # the WAL still holds the deleted pages as they were
         return [r[0] for r in rows]
 
     # -- reading -----------------------------------------------------------------------------
