@@ -64,6 +64,8 @@ class Gallery:
     def close(self) -> None:
         """Close the store and stop the thread (a later call opens them again)."""
         def _close(st: GalleryStore) -> None:
+            if self._searcher is not None:
+                self._searcher.save()
             st.close()
             self._store = None
             self._searcher = None

@@ -560,10 +560,8 @@ def open_index(store: GalleryStore, modality: str, *, save: bool = True,
             reason = f"descriptor {idx.descriptor} is not {descriptor_version(modality)}"
         elif idx.last_change > store.last_change():
             reason = f"index is ahead of the store (change {idx.last_change} > {store.last_change()})"
-        elif ((fixed := configured_factory(store, modality)) is not None and fixed != idx.factory
-              and not (idx.deferred.get("factory") == fixed
-                       and store.count(modality) < 2 * max(idx.deferred.get("samples", 0), 1))):
-            reason = f"factory {idx.factory} is not the configured {fixed}"
+        else:
+            reason = _factory_mismatch(store, idx)
     if reason is None:
         if configured_factory(store, modality) is not None:
             idx.auto = False  # a fixed factory equal to the file's: never re-chosen by size
@@ -579,6 +577,17 @@ def open_index(store: GalleryStore, modality: str, *, save: bool = True,
     return idx, action
 
 
+def _factory_mismatch(store: GalleryStore, idx: VectorIndex) -> str | None:
+    """Why ``idx`` is not of the factory fixed for the store (``locard reindex --factory``), if it
+    is not; an index kept flat until the gallery is large enough to train the fixed one is fine."""
+    fixed = configured_factory(store, idx.modality)
+    if fixed is None or fixed == idx.factory:
+        return None
+    if idx.deferred.get("factory") == fixed and store.count(idx.modality) < 2 * max(idx.deferred.get("samples", 0), 1):
+        return None
+    return f"factory {idx.factory} is not the configured {fixed}"
+
+
 def catch_up(store: GalleryStore, idx: VectorIndex, cache: dict[int, np.ndarray] | None = None
              ) -> tuple[list[tuple[int, str, int]], str | None]:
     """Replay into ``idx`` (in memory) the store's changes after its ``last_change``.
@@ -589,8 +598,9 @@ def catch_up(store: GalleryStore, idx: VectorIndex, cache: dict[int, np.ndarray]
         The changes replayed, oldest first.
     rebuild : str or None
         Why the index should be rebuilt from the store instead (it is ahead of the
-        store, its size calls for another index type, or it holds too many
-        tombstones); ``None`` when it is fine as it is.
+        store, another factory was fixed for the store meanwhile, its size calls for
+        another index type, or it holds too many tombstones); ``None`` when it is fine
+        as it is.
     """
     target = store.last_change()
     if idx.last_change > target:
@@ -599,6 +609,8 @@ def catch_up(store: GalleryStore, idx: VectorIndex, cache: dict[int, np.ndarray]
     if changes:
         _replay(store, idx, changes, cache)
     idx.last_change = target
+    if (mismatch := _factory_mismatch(store, idx)) is not None:
+        return changes, mismatch
     if idx.auto and default_factory(idx.modality, idx.ntotal)[0] != idx.factory:
         return changes, f"size {idx.ntotal} calls for {default_factory(idx.modality, idx.ntotal)[0]}, not {idx.factory}"
     if idx.needs_compaction():

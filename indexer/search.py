@@ -309,6 +309,14 @@ class Searcher:
         self.n_samples = {m: len(owners) for m, owners in self.owners.items()}
         self.n_subjects = self.store.subject_count()
 
+    def save(self) -> None:
+        """Write the index files that lack changes replayed in memory (e.g. when a service stops),
+        so the next open has nothing to replay."""
+        for m, idx in self.indexes.items():
+            if self._unsaved.get(m):
+                idx.save(index_path(self.store, m))
+                self._unsaved[m] = 0
+
     def _apply_owner_changes(self, modality: str, changes: list[tuple[int, str, int]]) -> None:
         """Replay changes into ``owners`` (and the per-name counts, when built)."""
         owners = self.owners.setdefault(modality, {})

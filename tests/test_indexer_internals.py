@@ -91,6 +91,37 @@ def test_refresh_saves_once_enough_changes_have_piled_up(tmp_path):
     st.close()
 
 
+def test_searcher_save_writes_what_was_replayed_in_memory(tmp_path):
+    rng = np.random.default_rng(6)
+    st = GalleryStore(tmp_path, create=True)
+    st.add_samples([_face(rng, f"s{i}")[0] for i in range(4)])
+    searcher = Searcher(st)
+    st.add_samples([_face(rng, "a")[0]])
+    searcher.refresh()
+    assert VectorIndex.load(index_path(st, "face")).last_change < st.last_change()
+    searcher.save()
+    assert VectorIndex.load(index_path(st, "face")).last_change == st.last_change()
+    st.close()
+
+
+def test_refresh_follows_a_factory_fixed_meanwhile(tmp_path):
+    """``locard reindex --factory`` in another process: the running searcher switches too."""
+    from indexer.faiss_index import set_factory
+
+    rng = np.random.default_rng(7)
+    st = GalleryStore(tmp_path, create=True)
+    st.add_samples([_face(rng, f"s{i}")[0] for i in range(6)])
+    searcher = Searcher(st)
+    assert searcher.indexes["face"].factory == "Flat"
+    set_factory(st, "face", "HNSW32")
+    s, t = _face(rng, "late")
+    st.add_samples([s])
+    searcher.refresh()
+    assert searcher.indexes["face"].factory == "HNSW32" and searcher.indexes["face"].ntotal == 7
+    assert searcher.identify(Probe("face", t), top=1).candidates[0].subject == "late"
+    st.close()
+
+
 # -- index files: one writer at a time, unique temporary names -----------------------------------
 def test_concurrent_saves_of_one_index_file_do_not_collide(tmp_path, monkeypatch):
     """Two processes (``serve`` and ``ingest``) saving the same index file: the second
