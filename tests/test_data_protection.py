@@ -160,6 +160,17 @@ def test_refused_images_leave_no_file(service):
     assert files(service.store / IMAGES_DIR) == [image_path(service.store, sha(fp("0004_1")))]
 
 
+def test_a_failed_commit_leaves_no_image(service, monkeypatch):
+    import sqlite3
+
+    def broken(self, *args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(GalleryStore, "add_samples", broken)
+    with pytest.raises(sqlite3.OperationalError):
+        service.client.post("/v1/subjects", headers=service.h, files=[("fingerprint", ("a.png", fp("0004_2")))])
+    assert files(service.store / IMAGES_DIR) == []
+
+
 # -- 3. locard check and orphans -------------------------------------------------------------------
 def _age(path: Path, seconds: float) -> None:
     t = time.time() - seconds
@@ -237,6 +248,15 @@ def test_purge_expires_finished_jobs_and_only_configured_images(service):
     assert r.jobs == [jid] and r.images == [] and img.is_file()
     assert service.client.get(f"/v1/jobs/{jid}", headers=service.h).status_code == 404
     assert db.query("SELECT COUNT(*) FROM job_items WHERE job_id=?", (jid,)) == [(0,)]
+
+    # unreferenced files go once older than the grace period, younger ones stay
+    orphan = image_path(service.store, sha(b"orphan"))
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"orphan")
+    r = purge(db, call, service.store, Retention(orphan_grace_s=3600), time.time() + 60)
+    assert r.orphans == [] and orphan.exists()
+    r = purge(db, call, service.store, Retention(orphan_grace_s=3600), time.time() + 3601)
+    assert r.orphans == [orphan] and not orphan.exists() and img.is_file()
 
     r = purge(db, call, service.store, Retention(image_days=365), now + 364 * DAY)
     assert r.images == [] and img.is_file()
