@@ -14,10 +14,11 @@ import pytest
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fingerprint"
 DB1 = DATA / "fvc2002_db1_b"
 
-# Measured 1.43 % EER on this set (benchmarks/README.md, "Fingerprint"); the ceiling leaves
-# one set of noise (each genuine pair is 0.36 points of FNMR) and stays below the open-source
-# peers (NBIS MINDTCT + Bozorth3 4.46 %, LEADER + geometric 2.69 %), so a regression fails.
-EER_CEILING_DB1 = 0.025
+# Default (accurate) mode measured 0.36 % EER on this set, the fast mode 1.43 %
+# (benchmarks/README.md, "Fingerprint"); the ceiling leaves two genuine pairs of noise (each
+# is 0.36 points of FNMR) and stays below the fast mode and every open-source peer (NBIS
+# MINDTCT + Bozorth3 4.46 %, LEADER + geometric 2.69 %), so a regression fails.
+EER_CEILING_DB1 = 0.011
 FTE_CEILING_DB1 = 0  # images of DB1_B that may fail to enrol
 
 
@@ -38,7 +39,7 @@ def test_locard_fingerprint_eer_ceiling_fvc2002_db1():
 
 
 FVC2002 = [DATA / f"fvc2002_db{k}_b" for k in (1, 2, 3, 4)]
-MEAN_EER_CEILING = 0.02  # the issue's bar; measured 1.36 % (benchmarks/README.md)
+MEAN_EER_CEILING = 0.01  # issue 10's bar for the default mode (benchmarks/README.md)
 NBIS_EER = {"fvc2002_db1_b": 0.0448, "fvc2002_db2_b": 0.0260, "fvc2002_db3_b": 0.0847, "fvc2002_db4_b": 0.0535}
 
 
