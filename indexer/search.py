@@ -81,7 +81,7 @@ class Evidence:
     score : float
         Raw 1:1 score (fingerprint [0, 1], face cosine [-1, 1]).
     log_fmr : float
-        ``-log10 FMR`` of ``score`` (the raw score when uncalibrated).
+        ``-log10 FMR`` of ``score``.
     pairs : (k, 2) int array or None
         Fingerprints: paired minutiae (probe index, gallery index).
     """
@@ -112,13 +112,13 @@ class Candidate:
     subject : str
     subject_id : int
     score : float
-        Fused score: sum over probe samples of ``-log10 FMR`` (raw scores when uncalibrated).
+        Fused score: sum over probe samples of ``-log10 FMR``.
     raw : float
         Sum of the raw scores (tie-break; equals ``score`` ordering within one modality).
     evidence : list of Evidence
         Best gallery sample per probe sample.
     hit : bool or None
-        ``score`` reaches the decision threshold (``None`` when uncalibrated).
+        ``score`` reaches the decision threshold.
     """
 
     subject: str
@@ -146,7 +146,9 @@ class SearchResult:
         Modality -> share of the gallery's samples scored by the 1:1 comparator
         (fingers: shortlist / finger samples; faces: 0, the index scores exactly).
     calibrated : bool
-        Scores are on the ``-log10 FMR`` scale.
+        Scores are on the ``-log10 FMR`` scale: always true (a search without a usable
+        calibration raises :class:`~indexer.errors.CalibrationError`); kept for readers
+        of the result format.
     threshold : float or None
         Decision threshold on the fused score, at ``fmr``.
     fmr : float
@@ -444,6 +446,8 @@ class Searcher:
         ------
         ProbeError
             No probe sample was given.
+        CalibrationError
+            A probe modality's matcher has no usable calibration.
         """
         from matcher.fingerprint import compare
 
@@ -456,7 +460,6 @@ class Searcher:
         # per subject: per probe sample, best (log_fmr, raw, sample id, position, template)
         best: dict[int, dict[int, tuple]] = {}
         names: dict[int, str] = {}
-        calibrated = True
         reranked = 0
         n_finger_probes = 0
         for p_i, probe in enumerate(probes):
@@ -473,8 +476,7 @@ class Searcher:
                 raise ProbeError(f"unknown modality {probe.modality!r}")
             if not ids:
                 continue
-            common, cal = common_scale(probe.modality, raw)
-            calibrated &= cal
+            common, _ = common_scale(probe.modality, raw)
             for sid, r, c, t in zip(ids, raw, common, templates):
                 if sid not in owners:
                     continue
@@ -486,7 +488,7 @@ class Searcher:
                     per[p_i] = (float(c), float(r), sid, pos, t)
         ranked = sorted(best.items(), key=lambda kv: (-sum(v[0] for v in kv[1].values()),
                                                        -sum(v[1] for v in kv[1].values())))[:top]
-        threshold = fused_threshold(self.fmr) if calibrated else None
+        threshold = fused_threshold(self.fmr)
         candidates = []
         for subj, per in ranked:
             ev = []
@@ -505,8 +507,8 @@ class Searcher:
         if exclude:
             by_name = self._samples_by_name()
             n_subjects -= sum(1 for n in exclude if any(n in c for c in by_name.values()))
-        return SearchResult(candidates, n_subjects, penetration, calibrated, threshold, self.fmr,
-                            expected_fpir(self.fmr, n_subjects) if calibrated else None, timings)
+        return SearchResult(candidates, n_subjects, penetration, True, threshold, self.fmr,
+                            expected_fpir(self.fmr, n_subjects), timings)
 
 
 def probe_from_image(data: bytes, modality: str, *, finger_position: int = 0, ppi: float = 500.0,
