@@ -456,17 +456,18 @@ def _compare(a: Probe, b_template, modality: str):
     return float(compare(a.template, b_template)), None
 
 
-def _comparison(probe_index: int, against: str, modality: str, score: float, pairs) -> tuple[S.ComparisonOut, bool]:
+def _comparison(probe_index: int, against: str, modality: str, score: float, pairs,
+                template=None) -> tuple[S.ComparisonOut, bool]:
     import numpy as np
 
-    common, calibrated = common_scale(modality, np.array([score]))
+    common, calibrated = common_scale(modality, np.array([score]), template)
     return S.ComparisonOut(probe=probe_index, against=against, modality=modality, score=score,
                            log_fmr=float(common[0]), pairs=pairs), calibrated
 
 
 def _compare_two(a: Probe, b: Probe) -> list[tuple[S.ComparisonOut, bool]]:
     score, pairs = _compare(a, b.template, a.modality)
-    return [_comparison(0, "image", a.modality, score, pairs)]
+    return [_comparison(0, "image", a.modality, score, pairs, a.template)]
 
 
 def _compare_with_samples(probes: list[Probe], used: list[int], samples) -> list[tuple[S.ComparisonOut, bool]]:
@@ -487,7 +488,7 @@ def _compare_with_samples(probes: list[Probe], used: list[int], samples) -> list
             if best is None or score > best[0]:
                 best = (score, pairs, s.id)
         if best is not None:
-            out.append(_comparison(p_i, f"sample:{best[2]}", p.modality, best[0], best[1]))
+            out.append(_comparison(p_i, f"sample:{best[2]}", p.modality, best[0], best[1], p.template))
     return out
 
 

@@ -22,12 +22,31 @@ from matcher.calibration import Calibration
 from .errors import CalibrationError
 
 
+def calibration_mode(modality: str, template: object | None) -> str | None:
+    """The calibration a template's scores need: its extraction mode (None = the default).
+
+    Fingerprint templates name their extractor (``accurate`` or ``fast``); face
+    templates name their model, which maps to one face mode.
+    """
+    if template is None:
+        return None
+    if modality == "finger":
+        return getattr(template, "extractor", None)
+    if modality == "face":
+        from matcher.face import MODES
+
+        model = getattr(template, "model", None)
+        return next((mode for mode, m in MODES.items() if m == model), None)
+    return None
+
+
 @lru_cache(maxsize=None)
-def load_calibration(modality: str) -> Calibration:
+def load_calibration(modality: str, mode: str | None = None) -> Calibration:
     """The shipped calibration of a modality's matcher, checked against the matcher version.
 
-    Fingerprint: :func:`matcher.fingerprint.calibration.calibration`; face:
-    :func:`matcher.face.calibration` of the default mode.
+    Fingerprint: :func:`matcher.fingerprint.calibration.calibration` of extraction
+    ``mode``; face: :func:`matcher.face.calibration` of face ``mode`` (None: each one's
+    default mode).
 
     Raises
     ------
@@ -42,7 +61,7 @@ def load_calibration(modality: str) -> Calibration:
             from matcher.face import calibration
         else:
             raise CalibrationError(f"no calibration for modality {modality!r} (finger or face)")
-        return calibration()
+        return calibration() if mode is None else calibration(mode)
     except CalibrationError:
         raise
     # the loaders raise RuntimeError/ValueError on a version mismatch, OSError when the file is missing,
@@ -51,8 +70,16 @@ def load_calibration(modality: str) -> Calibration:
         raise CalibrationError(f"{modality} matcher calibration unusable: {exc}") from exc
 
 
-def common_scale(modality: str, scores: np.ndarray) -> tuple[np.ndarray, bool]:
+def common_scale(modality: str, scores: np.ndarray, template: object | None = None) -> tuple[np.ndarray, bool]:
     """``-log10 FMR`` of raw scores, through the matcher's calibration.
+
+    Parameters
+    ----------
+    modality : {"finger", "face"}
+    scores : array of raw scores
+    template : the probe's template, optional
+        Selects the calibration of the mode it was extracted in (see
+        :func:`calibration_mode`); the default mode's without it.
 
     Returns
     -------
@@ -65,7 +92,7 @@ def common_scale(modality: str, scores: np.ndarray) -> tuple[np.ndarray, bool]:
     ------
     CalibrationError
     """
-    cal = load_calibration(modality)
+    cal = load_calibration(modality, calibration_mode(modality, template))
     return np.asarray(cal.log_fmr_score(np.asarray(scores, dtype=np.float64)), dtype=np.float64), True
 
 

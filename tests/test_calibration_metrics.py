@@ -78,3 +78,17 @@ def test_shipped_fingerprint_calibration_matches_the_matcher(mode):
     t = [threshold_at(f, mode) for f in (0.01, 0.001, 0.0001)]
     assert t[0] < t[1] < t[2]
     assert cal.fmr(t[1]) <= 0.001
+
+
+def test_fused_scale_reads_the_calibration_of_the_probe_extraction_mode():
+    from types import SimpleNamespace
+
+    from indexer.fusion import common_scale
+    from matcher.fingerprint.calibration import calibration
+
+    scores = np.array([0.02, 0.03, 0.05])
+    for mode in ("accurate", "fast"):
+        got, _ = common_scale("finger", scores, SimpleNamespace(extractor=mode))
+        assert np.allclose(got, calibration(mode).log_fmr_score(scores))
+    # the two modes' tables differ, so the choice matters
+    assert not np.allclose(calibration("fast").log_fmr_score(scores), calibration("accurate").log_fmr_score(scores))

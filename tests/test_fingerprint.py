@@ -71,16 +71,26 @@ def test_resolution_is_normalised_to_500_ppi(image):
 
 def test_template_round_trip(template):
     data = template.to_bytes()
-    assert data[:4] == b"LCFP" and struct.unpack_from("<H", data, 4)[0] == 1
+    assert data[:4] == b"LCFP" and struct.unpack_from("<H", data, 4)[0] == 2
     rows, cols = template.mask.shape
-    assert len(data) == 18 + (rows * cols + 7) // 8 + 8 * len(template)  # header, mask bits, minutiae
+    assert len(data) == 19 + (rows * cols + 7) // 8 + 8 * len(template)  # header, mask bits, minutiae
     back = Template.from_bytes(data)
+    assert back.extractor == template.extractor == "accurate"
     for k in ("x", "y", "type", "quality"):
         assert np.array_equal(back.minutiae[k], np.round(template.minutiae[k]).astype(back.minutiae[k].dtype))
     assert np.allclose(back.minutiae["direction"], template.minutiae["direction"], atol=1e-3)
     assert np.array_equal(back.mask, template.mask)
     assert (back.width, back.height, back.quality) == (template.width, template.height, template.quality)
     assert compare(back, template).score > 0.9
+
+
+def test_format_1_templates_read_as_the_fast_extractor(image):
+    fast = extract(image, mode="fast")
+    v2 = fast.to_bytes()
+    v1 = v2[:4] + struct.pack("<H", 1) + v2[6:18] + v2[19:]  # format 1: no extractor byte
+    back = Template.from_bytes(v1)
+    assert back.extractor == "fast" and len(back) == len(fast)
+    assert Template.from_bytes(v2).extractor == "fast"
 
 
 def test_newer_and_older_template_versions_say_what_to_do(template):

@@ -118,7 +118,7 @@ def run_pipeline(image: np.ndarray, ppi: float = WORKING_PPI, quality: str = "es
         raise FailureToEnrol(f"only {len(minutiae)} minutiae found; at least {MIN_MINUTIAE} are needed",
                              quality=score)
     template = Template(minutiae=minutiae, width=img.shape[1], height=img.shape[0],
-                        quality=score, mask=block_mask(mask))
+                        quality=score, mask=block_mask(mask), extractor=mode)
     return Extraction(img, field, mask, template, mode, **stages)
 
 

@@ -1,18 +1,21 @@
 """Fingerprint template: the minutiae and the print area, as versioned compact bytes.
 
-Layout of format version 1 (little-endian)::
+Layout of format version 2 (little-endian)::
 
     magic  b"LCFP"                4 bytes
-    version                       u16   (= 1)
+    version                       u16   (= 2)
     width, height                 u16, u16   pixels at 500 ppi
     quality                       u8    0-100
     mask block size               u8    pixels
     mask rows, mask cols          u16, u16
     minutiae count                u16
+    extractor                     u8    0 fast (classical chain), 1 accurate (minutiae network)
     mask bits                     ceil(rows*cols/8) bytes, row-major, np.packbits order
     minutiae                      count x (x u16, y u16, direction u16, type u8, quality u8)
 
-Direction is stored in units of 2*pi/65536 rad.  A template is about 8 bytes per
+Format 1 is format 2 without the extractor byte; it was only ever written by the
+classical chain, so it reads as ``fast``.  The extractor matters because each mode has
+its own score calibration.  Direction is stored in units of 2*pi/65536 rad.  A template is about 8 bytes per
 minutia plus ~80 bytes: some 500 bytes for a typical print.
 """
 
@@ -29,11 +32,14 @@ from .minutiae import MINUTIA_DTYPE
 
 MAGIC = b"LCFP"
 #: Template format version written by this build.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Extraction modes by their code in the template.
+EXTRACTORS = ("fast", "accurate")
 #: Side of one print-area mask cell, pixels at 500 ppi.
 MASK_BLOCK = 8
 
-_HEADER = struct.Struct("<4sHHHBBHHH")
+_HEADER_V1 = struct.Struct("<4sHHHBBHHH")
+_HEADER = struct.Struct("<4sHHHBBHHHB")
 _MINUTIA = np.dtype([("x", "<u2"), ("y", "<u2"), ("direction", "<u2"), ("type", "u1"), ("quality", "u1")])
 _ANGLE_UNIT = 2 * np.pi / 65536
 
@@ -59,6 +65,8 @@ class Template:
         Image quality 0-100.
     mask : (rows, cols) bool
         Print area, one cell per :data:`MASK_BLOCK` pixels.
+    extractor : {"accurate", "fast"}
+        Extraction mode that found the minutiae (selects the score calibration).
     """
 
     minutiae: np.ndarray
@@ -66,6 +74,7 @@ class Template:
     height: int
     quality: int
     mask: np.ndarray
+    extractor: str = "accurate"
     version: int = FORMAT_VERSION
     _derived: dict = field(default_factory=dict, repr=False)
 
@@ -92,7 +101,7 @@ class Template:
         rec["quality"] = m["quality"]
         rows, cols = self.mask.shape
         head = _HEADER.pack(MAGIC, FORMAT_VERSION, self.width, self.height, self.quality, MASK_BLOCK,
-                            rows, cols, len(m))
+                            rows, cols, len(m), EXTRACTORS.index(self.extractor))
         return head + np.packbits(self.mask.ravel()).tobytes() + rec.tobytes()
 
     @classmethod
@@ -117,18 +126,23 @@ class Template:
             raise TemplateVersionError(
                 f"template format {version} is no longer read; re-extract from the source images "
                 "(`locard reindex` re-extracts a store's samples)")
-        if len(data) < _HEADER.size:
-            raise TemplateError(f"template truncated: {len(data)} bytes, header needs {_HEADER.size}")
-        _, _, width, height, quality, block, rows, cols, n = _HEADER.unpack_from(data)
+        header = _HEADER if version >= 2 else _HEADER_V1
+        if len(data) < header.size:
+            raise TemplateError(f"template truncated: {len(data)} bytes, header needs {header.size}")
+        _, _, width, height, quality, block, rows, cols, n, *code = header.unpack_from(data)
+        extractor = EXTRACTORS[code[0]] if code and code[0] < len(EXTRACTORS) else ("fast" if not code else None)
         mask_len = (rows * cols + 7) // 8
-        expected = _HEADER.size + mask_len + n * _MINUTIA.itemsize
-        if len(data) != expected or block != MASK_BLOCK:
-            raise TemplateError(f"template damaged: {len(data)} bytes where {expected} were expected")
-        off = _HEADER.size
+        expected = header.size + mask_len + n * _MINUTIA.itemsize
+        if len(data) != expected or block != MASK_BLOCK or extractor is None:
+            raise TemplateError(f"template damaged: {len(data)} bytes where {expected} were expected"
+                                if len(data) != expected or block != MASK_BLOCK else
+                                f"template damaged: unknown extractor code {code[0]}")
+        off = header.size
         mask = np.unpackbits(np.frombuffer(data, np.uint8, mask_len, off))[: rows * cols].reshape(rows, cols)
         rec = np.frombuffer(data, _MINUTIA, n, off + mask_len)
         m = np.zeros(n, MINUTIA_DTYPE)
         m["x"], m["y"] = rec["x"], rec["y"]
         m["direction"] = rec["direction"] * _ANGLE_UNIT
         m["type"], m["quality"] = rec["type"], rec["quality"]
-        return cls(minutiae=m, width=width, height=height, quality=quality, mask=mask.astype(bool))
+        return cls(minutiae=m, width=width, height=height, quality=quality, mask=mask.astype(bool),
+                   extractor=extractor)
