@@ -1,82 +1,102 @@
-"""The service's audit log: append-only and hash-chained.
+"""The service's side of the store's one audit log (:mod:`indexer.audit`, in ``gallery.sqlite``).
 
-Each entry is a JSON record (who: key id, role, bureau; when; what: action, subject,
-probe image hashes, candidates returned, outcome) stored with
-``hash = SHA-256(prev_hash || canonical JSON of {seq, at, record})``; the first
-entry's ``prev`` is 64 zeros.  Changing, removing or reordering any entry breaks
-every hash after it, which :func:`verify_chain` (``locard audit verify``) reports.
+The HTTP service appends to the same hash-chained, anchored log as the command line,
+with the API key's id, role and bureau as actor.  Two things here only the service
+can do, because only it sees both ``gallery.sqlite`` and ``api.sqlite``:
 
-Appends take SQLite's write lock (``BEGIN IMMEDIATE``) before reading the last hash,
-so concurrent writers (threads or processes) can never fork the chain.
+- :func:`carry_over_legacy`: builds before this one kept the service's own chain in
+  ``api.sqlite``; its entries are copied into the store's log once (each as a
+  ``carried-over`` entry holding the old record with its old seq, time and hashes, so
+  the old chain stays checkable), then the old table is dropped.
+- :func:`forget_deleted`: a subject deleted by ``locard subjects delete`` (which must
+  not know the service's tables) leaves its access rule behind; the service follows
+  the log's ``delete`` entries and removes the rules made before each deletion, so
+  a later subject of the same name never inherits a dead subject's rule.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
-from dataclasses import dataclass
+from pathlib import Path
+
+from indexer.audit import AuditLog, bureaus_of, digest, GENESIS, os_actor
+from indexer.store import GalleryStore
 
 from .database import ApiDatabase
 
-GENESIS = "0" * 64
+_CURSOR = "audit_deletions_seen"
 
 
-def _digest(prev: str, seq: int, at: float, record: dict) -> str:
-    body = json.dumps({"seq": seq, "at": at, "record": record}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256((prev + body).encode()).hexdigest()
+def open_log(store: str | Path, key_file: str | Path | None = None) -> AuditLog:
+    """The audit log of the store folder (the gallery is created and migrated when needed)."""
+    with GalleryStore(store, create=True) as st:
+        return st.audit(key_file=key_file)
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    seq: int
-    at: float
-    record: dict
-    prev: str
-    hash: str
-
-
-class AuditLog:
-    def __init__(self, db: ApiDatabase):
-        self.db = db
-
-    def append(self, record: dict) -> AuditEntry:
-        record = json.loads(json.dumps(record, sort_keys=True))  # exactly what is stored
-        at = round(time.time(), 6)
-        with self.db.write() as con:
-            row = con.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-            h = _digest(prev, seq, at, record)
-            con.execute("INSERT INTO audit(seq, at, record, prev, hash) VALUES (?, ?, ?, ?, ?)",
-                        (seq, at, json.dumps(record, sort_keys=True, separators=(",", ":")), prev, h))
-        return AuditEntry(seq, at, record, prev, h)
-
-    def entries(self, *, after: int = 0, limit: int = 100) -> list[AuditEntry]:
-        rows = self.db.query("SELECT seq, at, record, prev, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
-                             (after, limit))
-        return [AuditEntry(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
-
-    def verify(self) -> tuple[int, list[str]]:
-        return verify_chain(self.db)
-
-
-def verify_chain(db: ApiDatabase) -> tuple[int, list[str]]:
-    """Recompute the chain; returns (entries checked, problems)."""
-    problems: list[str] = []
-    prev, expect_seq, n = GENESIS, 1, 0
-    for seq, at, record, stored_prev, h in db.connection().execute(
-            "SELECT seq, at, record, prev, hash FROM audit ORDER BY seq"):
-        n += 1
-        if seq != expect_seq:
-            problems.append(f"entry {seq}: expected sequence number {expect_seq} (entries removed or inserted)")
-        if stored_prev != prev:
-            problems.append(f"entry {seq}: its prev hash does not match entry {seq - 1}'s hash")
+def legacy_problems(rows: list[tuple]) -> list[str]:
+    """Chain check of the old ``api.sqlite`` log (same hash rule), for the carry-over summary."""
+    problems, prev, expect = [], GENESIS, 1
+    for seq, at, record, stored_prev, h in rows:
+        if seq != expect:
+            problems.append(f"entry {seq}: expected sequence number {expect}")
         try:
             rec = json.loads(record)
         except ValueError:
-            problems.append(f"entry {seq}: record is not JSON")
             rec = record
-        if _digest(stored_prev, seq, at, rec) != h:
-            problems.append(f"entry {seq}: hash does not match its content (entry altered)")
-        prev, expect_seq = h, seq + 1
-    return n, problems
+        if stored_prev != prev or digest(stored_prev, seq, at, rec) != h:
+            problems.append(f"entry {seq}: hash chain broken")
+        prev, expect = h, seq + 1
+    return problems
+
+
+def carry_over_legacy(db: ApiDatabase, log: AuditLog) -> int:
+    """Copy the old ``api.sqlite`` audit entries into the store's log once; returns how many.
+
+    Idempotent: entries already carried (found by their old sequence number) are not
+    copied again, so a crash between the copy and dropping the old table is harmless.
+    """
+    if not db.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='audit_legacy'"):
+        return 0
+    rows = db.query("SELECT seq, at, record, prev, hash FROM audit_legacy ORDER BY seq")
+    done = max((e.record["carried_over"]["seq"] for e in log.entries_since(0, "carried-over")
+                if e.record.get("carried_over", {}).get("from") == "api.sqlite"), default=0)
+    todo = [r for r in rows if r[0] > done]
+    if todo:
+        records = []
+        for seq, at, record, prev, h in todo:
+            try:
+                rec = json.loads(record)
+            except ValueError:
+                rec = {"unreadable": record}
+            records.append(({"action": "carried-over", "subject": rec.get("subject") or "",
+                             "bureaus": bureaus_of(rec), "role": "operator", "bureau": "",
+                             "carried_over": {"from": "api.sqlite", "seq": seq, "at": at, "prev": prev, "hash": h,
+                                              "record": rec}}, at))
+        problems = legacy_problems(rows)
+        records.append(({**os_actor(), "action": "migration", "from": "api.sqlite audit (the service's own chain)",
+                         "entries": len(rows), "legacy_chain_intact": not problems, "problems": problems[:100]},
+                        None))
+        log.append_all(records)
+    with db.write() as con:
+        con.execute("DROP TABLE audit_legacy")
+    return len(todo)
+
+
+def forget_deleted(db: ApiDatabase, log: AuditLog) -> int:
+    """Remove the access rules of subjects deleted since the last call (by anyone); returns how many.
+
+    A rule made after a deletion belongs to a new subject of that name and is kept.
+    """
+    row = db.query("SELECT value FROM meta WHERE key=?", (_CURSOR,))
+    seen = int(row[0][0]) if row else 0
+    deleted = log.entries_since(seen, "delete")
+    if not deleted:
+        return 0
+    n = 0
+    with db.write() as con:
+        for e in deleted:
+            n += con.execute("DELETE FROM access WHERE subject=? AND created <= ?",
+                             (str(e.record.get("subject", "")), e.at)).rowcount
+        con.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (_CURSOR, str(deleted[-1].seq)))
+    return n

@@ -1,4 +1,9 @@
-"""FastAPI dependencies: the API key header -> the caller's key record, checked against a role."""
+"""FastAPI dependencies: the API key header -> the caller's key record, checked against a role.
+
+Refusals are audited: a 401 with the presented key's id when it has the shape of a key
+(never its secret) and that key's bureau when the id is known; a 403 with the key's
+id, role and bureau.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from .keys import KeyRecord, authenticate
+from .keys import KeyRecord, authenticate, key_id_of, lookup
 from .problems import Problem
 
 KEY_HEADER = "X-API-Key"
@@ -20,20 +25,35 @@ def get_service(request: Request):
     return request.app.state.service
 
 
+def _where(request: Request) -> dict:
+    return {"method": request.method, "path": request.url.path[:300]}
+
+
 def caller(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> KeyRecord:
-    record = authenticate(request.app.state.service.db, key)
+    service = request.app.state.service
+    record = authenticate(service.db, key)
     if record is None:
+        kid = key_id_of(key)
+        known = lookup(service.db, kid) if kid else None
+        service.refused({"key": kid, "role": known.role if known else "", "bureau": known.bureau if known else "",
+                         **_where(request)}, 401,
+                        "no key" if not key else "not a key" if kid is None else
+                        "revoked key" if known and known.revoked else "unknown key or wrong secret")
         raise Problem(401, f"a valid API key is required in the {KEY_HEADER} header",
                       headers={"WWW-Authenticate": f'ApiKey header="{KEY_HEADER}"'})
     request.state.key = record
+    service.forget_deleted()  # before any access decision: rules of subjects deleted by the CLI are gone
     return record
 
 
 def require(*roles: str):
     """Dependency: the caller's key, refused with 403 unless its role is one of ``roles``."""
 
-    def check(record: Annotated[KeyRecord, Depends(caller)]) -> KeyRecord:
+    def check(request: Request, record: Annotated[KeyRecord, Depends(caller)]) -> KeyRecord:
         if record.role not in roles:
+            request.app.state.service.refused(
+                {"key": record.id, "role": record.role, "bureau": record.bureau, **_where(request)}, 403,
+                f"needs the role {' or '.join(roles)}")
             raise Problem(403, f"this operation needs a key with the role {' or '.join(roles)}; "
                                f"this key's role is {record.role}")
         return record

@@ -1,5 +1,8 @@
 """Commands of the HTTP service: ``serve``, ``keys`` (create, list, revoke), ``audit`` (show, verify).
 
+``audit`` reads the store's one log (:mod:`indexer.audit`); it lives here because it also
+carries over the entries older builds kept in ``api.sqlite``.
+
 ``locard.py`` calls :func:`register` to add them to the top-level app.
 """
 
@@ -11,10 +14,17 @@ from pathlib import Path
 import typer
 
 STORE_HELP = "Store folder (gallery.sqlite; the service keeps api.sqlite beside it)."
+KEY_FILE_HELP = ("HMAC key of the audit log's anchor, kept outside the store folder "
+                 "(default ~/.config/locard/audit-<store id>.key, made 0600 on first use).")
 
 keys_app = typer.Typer(help="API keys of the HTTP service (stored as hashes in STORE/api.sqlite).",
                        no_args_is_help=True)
-audit_app = typer.Typer(help="The HTTP service's hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(help="The store's one hash-chained audit log (CLI and HTTP service alike), "
+                             "anchored by a keyed checkpoint outside the store folder.", no_args_is_help=True)
+
+
+def _key_file_option():
+    return typer.Option(None, "--audit-key-file", envvar="LOCARD_AUDIT_KEY", help=KEY_FILE_HELP)
 
 
 def _db(store: str):
@@ -25,6 +35,22 @@ def _db(store: str):
                    err=True)
         raise typer.Exit(2)
     return ApiDatabase(store)
+
+
+def _log(store: str, key_file: str | None):
+    """The store's audit log, with the service's old api.sqlite entries carried over first."""
+    from indexer.errors import StoreError
+
+    from .audit import carry_over_legacy, open_log
+
+    db = _db(store)
+    try:
+        log = open_log(store, key_file)
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    carry_over_legacy(db, log)
+    return db, log
 
 
 def serve_cmd(
@@ -45,6 +71,7 @@ def serve_cmd(
                                                help="Days enrolled image files are kept (default: for ever; "
                                                     "templates stay searchable)."),
     log_level: str = typer.Option("warning", "--log-level"),
+    audit_key_file: str = _key_file_option(),
 ) -> None:
     """Run the HTTP query service (OpenAPI at /docs)."""
     import uvicorn
@@ -61,6 +88,7 @@ def serve_cmd(
     config = ServiceConfig(store=Path(store), limits=Limits(max_images=max_images), default_bureau=default_bureau,
                            manifest_root=Path(manifest_root).resolve() if manifest_root else None,
                            extract_threads=extract_threads, extract_processes=extract_processes,
+                           audit_key_file=Path(audit_key_file) if audit_key_file else None,
                            retention=Retention(job_days=job_retention_days, image_days=image_retention_days))
     uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
 
@@ -71,22 +99,26 @@ def keys_create(
     bureau: str = typer.Option(..., "--bureau", help="The member bureau the key speaks for."),
     store: str = typer.Option(..., "--store", help=STORE_HELP),
     label: str = typer.Option("", "--label", help="Free text (who holds the key)."),
+    global_: bool = typer.Option(False, "--global",
+                                 help="Auditor keys only: read every bureau's audit entries (default: its own bureau's)."),
+    audit_key_file: str = _key_file_option(),
 ) -> None:
     """Make a key and print it once (only its hash is kept)."""
-    from .audit import AuditLog
+    from indexer.audit import os_actor
+
     from .keys import create_key
 
-    db = _db(store)
+    db, log = _log(store, audit_key_file)
     try:
-        key, rec = create_key(db, role, bureau, label)
+        key, rec = create_key(db, role, bureau, label, "global" if global_ else "bureau")
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    AuditLog(db).append({"key": "cli", "role": "operator", "bureau": "", "action": "key-create", "target": rec.id,
-                         "target_role": rec.role, "target_bureau": rec.bureau})
+    log.append({**os_actor(), "action": "key-create", "target": rec.id, "target_role": rec.role,
+                "target_bureau": rec.bureau, "target_scope": rec.scope})
     typer.echo(key)
-    typer.echo(f"key id {rec.id}, role {rec.role}, bureau {rec.bureau}: store the key now, it is not shown again",
-               err=True)
+    typer.echo(f"key id {rec.id}, role {rec.role}, bureau {rec.bureau}, scope {rec.scope}: store the key now, "
+               "it is not shown again", err=True)
 
 
 @keys_app.command("list")
@@ -95,45 +127,53 @@ def keys_list(store: str = typer.Option(..., "--store", help=STORE_HELP)) -> Non
     from .keys import list_keys
 
     for k in list_keys(_db(store)):
-        typer.echo(f"{k.id}  {k.role:8}  {k.bureau:12}  {'revoked' if k.revoked else 'active':7}  {k.label}")
+        typer.echo(f"{k.id}  {k.role:8}  {k.bureau:12}  {k.scope:6}  {'revoked' if k.revoked else 'active':7}  "
+                   f"{k.label}")
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str = typer.Argument(..., help="Key id (the 12 hex digits after lk_)."),
-                store: str = typer.Option(..., "--store", help=STORE_HELP)) -> None:
+                store: str = typer.Option(..., "--store", help=STORE_HELP),
+                audit_key_file: str = _key_file_option()) -> None:
     """Revoke a key."""
-    from .audit import AuditLog
+    from indexer.audit import os_actor
+
     from .keys import revoke_key
 
-    db = _db(store)
+    db, log = _log(store, audit_key_file)
     if revoke_key(db, key_id) is None:
         typer.echo(f"error: no active key {key_id!r}", err=True)
         raise typer.Exit(1)
-    AuditLog(db).append({"key": "cli", "role": "operator", "bureau": "", "action": "key-revoke", "target": key_id})
+    log.append({**os_actor(), "action": "key-revoke", "target": key_id})
     typer.echo(f"revoked {key_id}")
 
 
 @audit_app.command("verify")
-def audit_verify(store: str = typer.Option(..., "--store", help=STORE_HELP)) -> None:
-    """Recompute the hash chain; exit 1 when any entry was altered, removed or inserted."""
-    from .audit import verify_chain
-
-    n, problems = verify_chain(_db(store))
-    for p in problems:
+def audit_verify(store: str = typer.Option(..., "--store", help=STORE_HELP),
+                 audit_key_file: str = _key_file_option()) -> None:
+    """Recompute the hash chain and compare its head with the anchor; exit 1 when any entry was
+    altered, removed or inserted, the end truncated, the log emptied or rewritten, or it cannot be told."""
+    _, log = _log(store, audit_key_file)
+    check = log.verify()
+    for p in check.problems:
         typer.echo(p)
-    if problems:
-        typer.echo(f"audit log TAMPERED: {len(problems)} problems in {n} entries", err=True)
+    if check.problems:
+        typer.echo(f"audit log TAMPERED or unverifiable: {len(check.problems)} problems in {check.entries} entries",
+                   err=True)
         raise typer.Exit(1)
-    typer.echo(f"audit log intact: {n} entries")
+    tail = check.last - check.anchored
+    typer.echo(f"audit log intact: {check.entries} entries, anchored up to entry {check.anchored}"
+               + (f" ({tail} newer entries not yet anchored)" if tail else "") + f" ({log.anchor_path})")
 
 
 @audit_app.command("show")
 def audit_show(store: str = typer.Option(..., "--store", help=STORE_HELP),
-               after: int = typer.Option(0, "--after", min=0), limit: int = typer.Option(50, "--limit", min=1)) -> None:
+               after: int = typer.Option(0, "--after", min=0), limit: int = typer.Option(50, "--limit", min=1),
+               bureau: str = typer.Option(None, "--bureau", help="Only the entries that concern this bureau."),
+               audit_key_file: str = _key_file_option()) -> None:
     """Print entries as JSON lines."""
-    from .audit import AuditLog
-
-    for e in AuditLog(_db(store)).entries(after=after, limit=limit):
+    _, log = _log(store, audit_key_file)
+    for e in log.entries(after=after, limit=limit, bureau=bureau):
         typer.echo(json.dumps({"seq": e.seq, "at": e.at, "hash": e.hash, **e.record}, sort_keys=True))
 
 

@@ -1,8 +1,11 @@
 """The service's own SQLite file, ``api.sqlite``, beside the gallery in the store folder.
 
 It holds what only the HTTP service needs and the gallery store does not know about:
-API keys (hashes only), the owning bureau and access rule of each subject, the
-hash-chained audit log, and batch jobs with their probes and results.  WAL mode, one
+API keys (hashes only), the owning bureau and access rule of each subject, and batch
+jobs with their probes and results.  (The audit log is the store's, in
+``gallery.sqlite``: :mod:`indexer.audit`.)  The schema is built by numbered
+migrations (:data:`MIGRATIONS`); a file written by a newer build is refused
+(:class:`~indexer.errors.StoreVersionError`).  WAL mode, one
 connection per thread, writes in ``BEGIN IMMEDIATE`` transactions so that several
 threads or processes (``locard serve`` and ``locard keys``) can share the file.
 """
@@ -15,11 +18,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from indexer.migrations import Migration, latest, migrate
 from indexer.store import connect, private_folder
 
 DB_NAME = "api.sqlite"
-SCHEMA_VERSION = 1
 
+# Migration 1: the schema as first shipped (files of that time say schema_version 1 in meta
+# and have user_version 0, so this runs on them as a no-op).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS keys (
@@ -70,7 +75,19 @@ CREATE TABLE IF NOT EXISTS job_items (
     result TEXT,
     PRIMARY KEY (job_id, idx)
 );
+INSERT OR IGNORE INTO meta VALUES ('schema_version', '1');
 """
+
+#: Numbered migrations (``PRAGMA user_version``, :mod:`indexer.migrations`).
+MIGRATIONS: list[Migration] = [
+    (1, _SCHEMA),
+    # keys: a bureau-scoped or global key (only auditors may be global)
+    (2, "ALTER TABLE keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'bureau' CHECK (scope IN ('bureau', 'global'));"),
+    # the audit log moved to gallery.sqlite (indexer.audit: one log for CLI and API); the old
+    # chain waits in audit_legacy until api.audit.carry_over_legacy copies it there and drops it
+    (3, "ALTER TABLE audit RENAME TO audit_legacy;"),
+]
+SCHEMA_VERSION = latest(MIGRATIONS)
 
 
 class ApiDatabase:
@@ -80,15 +97,10 @@ class ApiDatabase:
         self.path = private_folder(Path(store)) / DB_NAME
         self._local = threading.local()
         con = self.connection()
-        with self.write() as c:
-            for stmt in filter(str.strip, _SCHEMA.split(";")):
-                c.execute(stmt)
-            row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path} was written by a newer locard (schema {row[0]})")
-        del con
+        migrate(con, MIGRATIONS, path=self.path)
+        # older builds read this row and refuse a newer file instead of writing the old audit table
+        con.execute("UPDATE meta SET value=? WHERE key='schema_version' AND value != ?",
+                    (str(SCHEMA_VERSION), str(SCHEMA_VERSION)))
 
     def connection(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)

@@ -142,6 +142,8 @@ class KeyCreate(BaseModel):
     role: Role
     bureau: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     label: str = Field("", max_length=200)
+    scope: Literal["bureau", "global"] = Field(
+        "bureau", description="'global': an auditor key that reads every bureau's audit entries (auditors only)")
 
 
 class KeyOut(BaseModel):
@@ -151,6 +153,7 @@ class KeyOut(BaseModel):
     label: str
     created: float
     revoked: float | None = None
+    scope: Literal["bureau", "global"] = "bureau"
 
 
 class KeyCreated(BaseModel):

@@ -36,7 +36,7 @@ from matcher.errors import LocardError
 
 from . import schemas as S
 from .access import AccessRule, AccessRules
-from .audit import AuditLog
+from .audit import carry_over_legacy, forget_deleted, open_log
 from .database import ApiDatabase
 from .extraction import Limits, enrol_image, image_path, keep_image, probe, sample_hash, worker_init
 from .gallery import Gallery
@@ -60,6 +60,8 @@ class ServiceConfig:
     extract_processes: int = 0
     """Extraction processes for probes and enrolments (0: worker threads of the server process)."""
     shortlist: int | None = None
+    audit_key_file: Path | None = None
+    """Key of the audit log's anchor (default: ``$LOCARD_AUDIT_KEY`` or ~/.config/locard, :mod:`indexer.audit`)."""
     retention: Retention = Retention()
     """How long job results and images are kept (:mod:`api.retention`)."""
 
@@ -92,7 +94,8 @@ class QueryService:
         self.config = config
         self.db = ApiDatabase(config.store)
         self.access = AccessRules(self.db, config.default_bureau)
-        self.audit = AuditLog(self.db)
+        self.audit = open_log(config.store, config.audit_key_file)
+        carry_over_legacy(self.db, self.audit)
         self.gallery = Gallery(config.store, shortlist=config.shortlist)
         self.extract_limiter = anyio.CapacityLimiter(max(config.extract_threads, config.extract_processes))
         self._pool: ProcessPoolExecutor | None = None
@@ -104,6 +107,7 @@ class QueryService:
 
     def start(self) -> None:
         """Start background work (the batch-job runner, the retention sweep); called when the app starts."""
+        self.forget_deleted()
         self.jobs.start()
         self.sweeper.start()
 
@@ -116,11 +120,45 @@ class QueryService:
                 self._pool.shutdown(cancel_futures=True)
                 self._pool = None
 
+    # -- audit --------------------------------------------------------------------------------
+    def forget_deleted(self) -> None:
+        """Drop the access rules of subjects deleted outside the service (``locard subjects delete``)."""
+        forget_deleted(self.db, self.audit)
+
+    def refused(self, request_id: dict, status: int, reason: str) -> None:
+        """Record a refused request (401, 403): who presented what, where, and why."""
+        self.audit.append({**request_id, "action": "refused", "status": status, "reason": reason[:300]})
+
+    async def read_audit(self, caller: KeyRecord, after: int, limit: int) -> list:
+        """Entries the caller may read: its bureau's, or all for a global auditor; the read is recorded."""
+        scope = None if caller.scope == "global" else caller.bureau
+        entries = await run_sync(lambda: self.audit.entries(after=after, limit=limit, bureau=scope))
+        await run_sync(self.audit.append, {**_who(caller), "action": "audit-read", "scope": scope or "global",
+                                           "after": after, "limit": limit, "entries": len(entries),
+                                           "through": entries[-1].seq if entries else None})
+        return entries
+
+    async def verify_audit(self, caller: KeyRecord):
+        """Check the whole chain and its anchor (before the check itself is recorded)."""
+        check = await run_sync(self.audit.verify)
+        await run_sync(self.audit.append, {**_who(caller), "action": "audit-verify", "entries": check.entries,
+                                           "intact": check.intact, "problems": len(check.problems)})
+        return check
+
+    async def _refuse(self, caller: KeyRecord, action: str, subject: str, detail: str) -> Problem:
+        await run_sync(self.audit.append, {**_who(caller), "action": action, "subject": subject,
+                                           "outcome": "refused: 403", "reason": detail})
+        return Problem(403, detail)
+
     # -- keys ---------------------------------------------------------------------------------
     async def create_key(self, caller: KeyRecord, body: S.KeyCreate) -> S.KeyCreated:
-        key, rec = await run_sync(create_key, self.db, body.role, body.bureau, body.label)
+        try:
+            key, rec = await run_sync(create_key, self.db, body.role, body.bureau, body.label, body.scope)
+        except ValueError as exc:
+            raise Problem(422, str(exc)) from exc
         await run_sync(self.audit.append, {**_who(caller), "action": "key-create", "target": rec.id,
-                                           "target_role": rec.role, "target_bureau": rec.bureau})
+                                           "target_role": rec.role, "target_bureau": rec.bureau,
+                                           "target_scope": rec.scope})
         return S.KeyCreated(key=key, record=S.KeyOut(**rec.__dict__))
 
     async def list_keys(self) -> list[S.KeyOut]:
@@ -164,6 +202,19 @@ class QueryService:
                      for s in samples])
 
     async def read_subject(self, caller: KeyRecord, subject: str) -> S.SubjectOut:
+        """One subject the caller may see (the read, or the attempt, is recorded)."""
+        try:
+            out = await self._subject_view(caller, subject)
+        except Problem:
+            await run_sync(self.audit.append, {**_who(caller), "action": "read", "subject": subject,
+                                               "outcome": "not-found"})
+            raise
+        # the owner's auditor sees who read its record
+        await run_sync(self.audit.append, {**_who(caller), "action": "read", "subject": subject, "outcome": "read",
+                                           "bureaus": [caller.bureau, out.owner]})
+        return out
+
+    async def _subject_view(self, caller: KeyRecord, subject: str) -> S.SubjectOut:
         rule = await run_sync(self.access.get, subject)
         if not rule.visible_to(caller.bureau):
             raise _not_found(subject)
@@ -180,7 +231,10 @@ class QueryService:
         for s in page:
             rule = await run_sync(self.access.get, s.name)
             items.append(self._subject_out(s, [], rule))
-        return S.SubjectPage(items=items, offset=offset, limit=limit, total=total)
+        page_out = S.SubjectPage(items=items, offset=offset, limit=limit, total=total)
+        await run_sync(self.audit.append, {**_who(caller), "action": "list", "offset": offset, "limit": limit,
+                                           "total": page_out.total, "subjects": [i.id for i in page_out.items]})
+        return page_out
 
     async def enrol(self, caller: KeyRecord, images: list[ImageInput], shared_with: tuple[str, ...] | None,
                     reference: str, existing: str | None = None) -> S.Enrolment:
@@ -190,7 +244,8 @@ class QueryService:
             if not rule.visible_to(caller.bureau) or not await self._exists(existing):
                 raise _not_found(existing)
             if rule.owner != caller.bureau:
-                raise Problem(403, f"only the owning bureau ({rule.owner}) may add samples to {existing!r}")
+                raise await self._refuse(caller, "enrol-encounter", existing,
+                                         f"only the owning bureau ({rule.owner}) may add samples to {existing!r}")
         name = existing or "sub_" + secrets.token_hex(8)
         store = self.config.store
         limits = self.config.limits
@@ -250,18 +305,19 @@ class QueryService:
                                            "shared_with": "all" if shared_with is None else list(shared_with)}
                        if existing is None else {**record, "outcome": "enrolled",
                                                  "samples": [s for s in ids if s is not None]})
-        return S.Enrolment(subject=await self.read_subject(caller, name), images=outcomes)
+        return S.Enrolment(subject=await self._subject_view(caller, name), images=outcomes)
 
     async def set_access(self, caller: KeyRecord, subject: str, shared_with: tuple[str, ...] | None) -> S.SubjectOut:
         rule = await run_sync(self.access.get, subject)
         if not rule.visible_to(caller.bureau) or not await self._exists(subject):
             raise _not_found(subject)
         if rule.owner != caller.bureau:
-            raise Problem(403, f"only the owning bureau ({rule.owner}) may change who sees {subject!r}")
+            raise await self._refuse(caller, "access", subject,
+                                     f"only the owning bureau ({rule.owner}) may change who sees {subject!r}")
         await run_sync(self.access.set, subject, rule.owner, shared_with, rule.reference)
         await run_sync(self.audit.append, {**_who(caller), "action": "access", "subject": subject,
                                            "shared_with": "all" if shared_with is None else list(shared_with)})
-        return await self.read_subject(caller, subject)
+        return await self._subject_view(caller, subject)
 
     async def _exists(self, subject: str) -> bool:
         try:
@@ -275,17 +331,17 @@ class QueryService:
         if not rule.visible_to(caller.bureau) or not await self._exists(subject):
             raise _not_found(subject)
         if rule.owner != caller.bureau:
-            raise Problem(403, f"only the owning bureau ({rule.owner}) may delete {subject!r}")
+            raise await self._refuse(caller, "delete", subject, f"only the owning bureau ({rule.owner}) may delete {subject!r}")
         try:
             deleted = await self.gallery.acall(
-                lambda st: delete_subject_and_files(st, subject, reason="deleted through the HTTP service"))
+                lambda st: delete_subject_and_files(st, subject, reason="deleted through the HTTP service",
+                                                    actor=_who(caller)))  # audited with the deletion
         except KeyError:
             raise _not_found(subject) from None
         ids = deleted.samples
         await run_sync(self.access.remove, subject)
         await run_sync(lambda: checkpoint(self.db.connection()))  # the access row's old page leaves the WAL
-        await run_sync(self.audit.append, {**_who(caller), "action": "delete", "subject": subject,
-                                           "samples": len(ids)})
+        await run_sync(self.audit.anchor)
         return S.Deleted(id=subject, samples=len(ids))
 
     # -- probes -------------------------------------------------------------------------------
@@ -337,12 +393,17 @@ class QueryService:
     def search_for_job(self, bureau: str, key_id: str, data: bytes, modality: str, finger_position: int,
                        ppi: float, top: int, fmr: float, label: str) -> list[S.CandidateOut]:
         """One batch-job probe, on the job runner's thread (raises typed locard errors)."""
-        p = probe(data, modality, finger_position, ppi, self.config.limits, label)
+        who = {"key": key_id, "role": "bureau", "bureau": bureau, "action": "search", "batch": True, "label": label,
+               "probes": [hashlib.sha256(data).hexdigest()], "top": top, "fmr": fmr}
+        try:
+            p = probe(data, modality, finger_position, ppi, self.config.limits, label)
+        except LocardError as exc:
+            self.audit.append({**who, "outcome": f"failed: {type(exc).__name__}", "reason": str(exc)[:300]})
+            raise
+        self.forget_deleted()
         cands = _candidates(self.gallery.call(self.gallery.identify(
             [p], top, fmr, lambda: self.access.hidden_from(bureau))))
-        self.audit.append({"key": key_id, "role": "bureau", "bureau": bureau, "action": "search", "batch": True,
-                           "label": label, "probes": [hashlib.sha256(data).hexdigest()], "top": top, "fmr": fmr,
-                           "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
+        self.audit.append({**who, "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
         return cands
 
     # -- batch jobs ---------------------------------------------------------------------------
@@ -361,11 +422,25 @@ class QueryService:
         return job
 
     async def job_results(self, caller: KeyRecord, job_id: str) -> S.JobResults:
-        return await run_sync(self.jobs.results, caller.bureau, job_id)
+        try:
+            res = await run_sync(self.jobs.results, caller.bureau, job_id)
+        except Problem as exc:
+            await run_sync(self.audit.append, {**_who(caller), "action": "batch-results", "job": job_id,
+                                               "outcome": f"refused: {exc.status}"})
+            raise
+        await run_sync(self.audit.append, {**_who(caller), "action": "batch-results", "job": job_id,
+                                           "items": len(res.items),
+                                           "candidates": sorted({c.subject for it in res.items for c in it.candidates})})
+        return res
 
 
     async def search(self, caller: KeyRecord, images: list[ImageInput], top: int, fmr: float) -> S.SearchOut:
-        probes, outcomes, used = await self.probes(images)
+        try:
+            probes, outcomes, used = await self.probes(images)
+        except Problem as exc:  # no usable probe: the attempt is recorded all the same
+            await run_sync(self.audit.append, {**_who(caller), "action": "search", "probes": [im.sha256 for im in images],
+                                               "top": top, "fmr": fmr, "outcome": f"failed: {exc.status}"})
+            raise
         # map the searcher's probe index back to the image index
         cands, result, visible = await self.identify(caller, probes, top, fmr)
         for c in cands:

@@ -15,6 +15,8 @@ import typer
 STORE_HELP = "Store folder (SQLite + FAISS index files); created by the first ingest."
 
 subjects_app = typer.Typer(help="List, show and delete the subjects of a store.", no_args_is_help=True)
+KEY_FILE_HELP = ("HMAC key of the audit log's anchor, outside the store folder "
+                 "(default ~/.config/locard/audit-<store id>.key).")
 
 
 def _open_store(path: str, create: bool = False):
@@ -28,14 +30,29 @@ def _open_store(path: str, create: bool = False):
         raise typer.Exit(2) from exc
 
 
+def _audit_log(st, key_file: str | None):
+    """The store's one audit log (:mod:`indexer.audit`); exit 2 on an unusable key file."""
+    from indexer.errors import StoreError
+
+    try:
+        return st.audit(key_file=key_file)
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def ingest_cmd(
     source: str = typer.Argument(..., metavar="SOURCE", help="Folder with labels.csv (file, identity[, modality, finger_position, ppi, ...]) or a folder of images."),
     store: str = typer.Option(..., "--store", help=STORE_HELP),
     workers: int = typer.Option(0, "--workers", min=0, help="Extraction processes (0 = one per CPU)."),
     modality: str = typer.Option(None, "--modality", help="finger or face, for rows without a modality column (default: finger when labels.csv has ppi/finger_position or there is no labels.csv, else face)."),
     errors: str = typer.Option(None, "--errors", help="Error report CSV (default STORE/ingest-errors-<time>.csv)."),
+    audit_key_file: str = typer.Option(None, "--audit-key-file", envvar="LOCARD_AUDIT_KEY", help=KEY_FILE_HELP),
 ) -> None:
-    """Extract and store every image of SOURCE; skips images already stored (resumable)."""
+    """Extract and store every image of SOURCE; skips images already stored (resumable).
+
+    Recorded in the audit log (actor: the OS user), also when interrupted."""
+    from indexer.audit import os_actor
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from indexer.ingest import ingest, scan_source
@@ -46,12 +63,19 @@ def ingest_cmd(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     st = _open_store(store, create=True)
-    with Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True) as bar:
-        task = bar.add_task("ingest", total=len(items))
-        report = ingest(items, st, workers=workers, error_report=errors,
-                        progress=lambda done, total: bar.update(task, completed=done))
-    st.close()
+    log = _audit_log(st, audit_key_file)
+    record = {**os_actor(), "action": "ingest", "source": str(Path(source).resolve()), "images": len(items),
+              "outcome": "interrupted"}
+    try:
+        with Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      transient=True) as bar:
+            task = bar.add_task("ingest", total=len(items))
+            report = ingest(items, st, workers=workers, error_report=errors,
+                            progress=lambda done, total: bar.update(task, completed=done))
+        record.update(outcome="done", added=report.added, skipped=report.skipped, failed=report.failed)
+    finally:
+        log.append(record)
+        st.close()
     typer.echo(f"{report.added} added, {report.skipped} already stored, {report.failed} failed, "
                f"of {report.total} images in {report.seconds:.1f} s ({report.per_second:.1f} samples/s)")
     for m, action in report.index_actions.items():
@@ -227,13 +251,17 @@ def subjects_show(subject: str = typer.Argument(...), store: str = typer.Option(
 @subjects_app.command("delete")
 def subjects_delete(subject: str = typer.Argument(...), store: str = typer.Option(..., "--store", help=STORE_HELP),
                     reason: str = typer.Option("", "--reason", help="Recorded in the audit log."),
-                    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
-    """Delete a subject from the store and from every index (recorded in the audit log)."""
+                    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+                    audit_key_file: str = typer.Option(None, "--audit-key-file", envvar="LOCARD_AUDIT_KEY",
+                                                       help=KEY_FILE_HELP)) -> None:
+    """Delete a subject from the store and from every index (recorded in the audit log, actor: the OS
+    user; the HTTP service drops the subject's access rule when it next reads the log)."""
     from indexer.errors import SubjectNotFoundError
     from indexer.faiss_index import open_index
     from indexer.store_files import delete_subject_and_files
 
     st = _open_store(store)
+    log = _audit_log(st, audit_key_file)
     if not yes and sys.stdin.isatty():
         typer.confirm(f"delete {subject} and all its samples?", abort=True)
     try:
@@ -242,6 +270,7 @@ def subjects_delete(subject: str = typer.Argument(...), store: str = typer.Optio
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     ids = deleted.samples
+    log.anchor()  # the deletion's entry was written with it, in one transaction
     for m in ("finger", "face"):
         if (st.path / f"{m}.index").exists():
             open_index(st, m)

@@ -2,7 +2,7 @@
 
 Layout of a store folder::
 
-    gallery.sqlite          subjects, encounters, samples, the change log, the audit log
+    gallery.sqlite          subjects, encounters, samples, the change log, the one audit log
     finger.index            FAISS cache of fingerprint descriptors (see faiss_index.py)
     face.index              FAISS cache of face embeddings
 
@@ -15,10 +15,11 @@ index can never disagree with the store after a crash.
 Nothing is overwritten: a new image of a known subject is a new encounter with new
 samples.  The only destructive operation is deleting a subject, which removes its
 encounters and samples, logs one ``delete`` change per sample and records the
-deletion in ``audit``.
+deletion in the audit log (:mod:`indexer.audit`).
 
-Schema version :data:`SCHEMA_VERSION` is stored in ``meta``; a store written by a
-newer schema is refused (:class:`~indexer.errors.StoreVersionError`).
+The schema is built by numbered migrations (:data:`MIGRATIONS`, counted by
+``PRAGMA user_version``, :mod:`indexer.migrations`); a store written by a newer
+schema is refused (:class:`~indexer.errors.StoreVersionError`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .audit import AuditLog, append_entry, create_chained_table, os_actor
 from .errors import StoreError, StoreNotFoundError, StoreVersionError, SubjectNotFoundError
+from .migrations import Migration, latest, migrate
 
-#: Schema version written by this build.
-SCHEMA_VERSION = 1
 DB_NAME = "gallery.sqlite"
 MODALITIES = ("finger", "face")
 
@@ -74,7 +75,6 @@ CREATE TABLE IF NOT EXISTS samples (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS samples_subject ON samples(subject_id);
-CREATE INDEX IF NOT EXISTS encounters_subject ON encounters(subject_id);
 CREATE INDEX IF NOT EXISTS samples_modality ON samples(modality, id);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -90,7 +90,27 @@ CREATE TABLE IF NOT EXISTS audit (
     subject TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '{}'
 );
+INSERT OR IGNORE INTO meta VALUES ('schema_version', '1');
+INSERT OR IGNORE INTO meta VALUES ('created', CAST((julianday('now') - 2440587.5) * 86400.0 AS TEXT));
 """
+
+
+def _chained_audit(con: sqlite3.Connection) -> None:
+    """Migration 3: a store id (names the audit anchor) and the one hash-chained audit log."""
+    con.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', lower(hex(randomblob(16))))")
+    create_chained_table(con)
+
+
+#: Numbered migrations (``PRAGMA user_version``); 1 is the schema as first shipped, whose
+#: stores say ``schema_version`` 1 in ``meta`` and have user_version 0.
+MIGRATIONS: list[Migration] = [
+    (1, _SCHEMA),
+    # shipped without a version: stores of that time get it here
+    (2, "CREATE INDEX IF NOT EXISTS encounters_subject ON encounters(subject_id);"),
+    (3, _chained_audit),
+]
+#: Schema version written by this build (the ``meta`` row follows it, so older builds refuse the file).
+SCHEMA_VERSION = latest(MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -250,23 +270,15 @@ class GalleryStore:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _init_schema(self) -> None:
-        con = self.con
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            for stmt in filter(str.strip, _SCHEMA.split(";")):
-                con.execute(stmt)
-            row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                con.execute("INSERT INTO meta VALUES ('created', ?)", (repr(time.time()),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise StoreVersionError(
-                    f"store schema {row[0]} was written by a newer locard (this build reads up to "
-                    f"{SCHEMA_VERSION}): upgrade locard")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        # the meta row is what builds before numbered migrations wrote and read: honour it too
+        has_meta = self.con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        row = has_meta and self.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row and int(row[0]) > SCHEMA_VERSION:
+            raise StoreVersionError(f"store schema {row[0]} was written by a newer locard (this build reads up "
+                                    f"to {SCHEMA_VERSION}): upgrade locard")
+        migrate(self.con, MIGRATIONS, path=self.path / DB_NAME)
+        self.con.execute("UPDATE meta SET value=? WHERE key='schema_version' AND value != ?",
+                         (str(SCHEMA_VERSION), str(SCHEMA_VERSION)))
 
     def close(self) -> None:
         self.con.close()
@@ -331,8 +343,12 @@ class GalleryStore:
             raise
         return out
 
-    def delete_subject(self, subject: str | int, *, reason: str = "") -> list[int]:
-        """Delete a subject, its encounters and samples; log it in ``audit``.
+    def delete_subject(self, subject: str | int, *, reason: str = "", actor: dict | None = None) -> list[int]:
+        """Delete a subject, its encounters and samples; record it in the audit log.
+
+        The audit entry (action ``delete``, by ``actor``: default the OS user,
+        :func:`~indexer.audit.os_actor`) is written in the same transaction as the
+        deletion; the caller anchors it (:meth:`indexer.audit.AuditLog.anchor`).
 
         Returns
         -------
@@ -355,8 +371,8 @@ class GalleryStore:
             con.execute("DELETE FROM samples WHERE subject_id=?", (sid,))
             n_enc = con.execute("DELETE FROM encounters WHERE subject_id=?", (sid,)).rowcount
             con.execute("DELETE FROM subjects WHERE id=?", (sid,))
-            con.execute("INSERT INTO audit(at, action, subject, detail) VALUES (?, 'delete_subject', ?, ?)",
-                        (now, name, json.dumps({"samples": len(rows), "encounters": n_enc, "reason": reason})))
+            append_entry(con, {**(actor if actor is not None else os_actor()), "action": "delete",
+                               "subject": name, "samples": len(rows), "encounters": n_enc, "reason": reason})
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -487,9 +503,9 @@ class GalleryStore:
         q += " AND s.id IN (SELECT value FROM json_each(?))"
         return {r[0]: (r[1], r[2], r[3]) for r in self.con.execute(q, (modality, json.dumps(list(ids))))}
 
-    def audit_log(self) -> list[dict]:
-        return [{"at": r[0], "action": r[1], "subject": r[2], "detail": json.loads(r[3])}
-                for r in self.con.execute("SELECT at, action, subject, detail FROM audit ORDER BY id")]
+    def audit(self, *, key_file: str | Path | None = None) -> AuditLog:
+        """The store's audit log (:mod:`indexer.audit`), anchored with ``key_file``'s key."""
+        return AuditLog(self.path / DB_NAME, key_file=key_file)
 
     def integrity_problems(self) -> list[str]:
         """SQLite's own integrity check plus the store's invariants (empty when all is well)."""

@@ -320,8 +320,8 @@ def test_audit_log_records_actions_and_detects_tampering(world, tmp_path):
 
     copy = tmp_path / "copy"
     copy.mkdir()
-    src = sqlite3.connect(world.path / "api.sqlite")
-    dst = sqlite3.connect(copy / "api.sqlite")
+    src = sqlite3.connect(world.path / "gallery.sqlite")  # the one audit log is the store's
+    dst = sqlite3.connect(copy / "gallery.sqlite")
     src.backup(dst)
     src.close()
     runner = CliRunner()
@@ -329,6 +329,8 @@ def test_audit_log_records_actions_and_detects_tampering(world, tmp_path):
 
     res = runner.invoke(app, ["audit", "verify", "--store", str(copy)])
     assert res.exit_code == 0 and "intact" in res.output
+    for trigger in ("audit_no_update", "audit_no_delete"):  # an attacker with the file can drop them
+        dst.execute(f"DROP TRIGGER {trigger}")
     rec = json.loads(dst.execute("SELECT record FROM audit WHERE seq=2").fetchone()[0])
     rec["candidates"] = []
     dst.execute("UPDATE audit SET record=? WHERE seq=2", (json.dumps(rec, sort_keys=True, separators=(",", ":")),))
@@ -455,8 +457,8 @@ def test_batch_job_multipart_archive_csv_and_bureau_filter(world):
     assert [i["candidates"][0]["subject"] for i in res["items"]] == [world.public, world.shared]
     r = c.post("/v1/jobs", headers=h, files=[("archive", ("probes.zip", b"not a zip"))])
     assert r.status_code == 415
-    # audit: one search entry per batch probe
-    audit = c.get("/v1/audit?limit=1000", headers=world.h("FR", "auditor")).json()["entries"]
+    # audit: one search entry per batch probe (the jobs are DE's: DE's auditor reads them)
+    audit = c.get("/v1/audit?limit=1000", headers=world.h("DE", "auditor")).json()["entries"]
     assert sum(1 for e in audit if e["record"].get("batch")) >= 4
 
 
