@@ -37,8 +37,12 @@ def _db(store: str):
     return ApiDatabase(store)
 
 
-def _log(store: str, key_file: str | None):
-    """The store's audit log, with the service's old api.sqlite entries carried over first."""
+def _log(store: str, key_file: str | None, *, writing: bool = True):
+    """The store's audit log, with the service's old api.sqlite entries carried over first.
+
+    ``writing``: check the key and anchor now (an unusable one stops the command before it
+    changes anything); reading commands never write an anchor.
+    """
     from indexer.errors import StoreError
 
     from .audit import carry_over_legacy, open_log
@@ -46,6 +50,8 @@ def _log(store: str, key_file: str | None):
     db = _db(store)
     try:
         log = open_log(store, key_file)
+        if writing:
+            log.anchor()
     except StoreError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -153,7 +159,7 @@ def audit_verify(store: str = typer.Option(..., "--store", help=STORE_HELP),
                  audit_key_file: str = _key_file_option()) -> None:
     """Recompute the hash chain and compare its head with the anchor; exit 1 when any entry was
     altered, removed or inserted, the end truncated, the log emptied or rewritten, or it cannot be told."""
-    _, log = _log(store, audit_key_file)
+    _, log = _log(store, audit_key_file, writing=False)
     check = log.verify()
     for p in check.problems:
         typer.echo(p)
@@ -172,7 +178,7 @@ def audit_show(store: str = typer.Option(..., "--store", help=STORE_HELP),
                bureau: str = typer.Option(None, "--bureau", help="Only the entries that concern this bureau."),
                audit_key_file: str = _key_file_option()) -> None:
     """Print entries as JSON lines."""
-    _, log = _log(store, audit_key_file)
+    _, log = _log(store, audit_key_file, writing=False)
     for e in log.entries(after=after, limit=limit, bureau=bureau):
         typer.echo(json.dumps({"seq": e.seq, "at": e.at, "hash": e.hash, **e.record}, sort_keys=True))
 

@@ -96,6 +96,7 @@ class QueryService:
         self.access = AccessRules(self.db, config.default_bureau)
         self.audit = open_log(config.store, config.audit_key_file)
         carry_over_legacy(self.db, self.audit)
+        self.audit.anchor()  # an unusable key or anchor file fails here, at start, not in a request
         self.gallery = Gallery(config.store, shortlist=config.shortlist)
         self.extract_limiter = anyio.CapacityLimiter(max(config.extract_threads, config.extract_processes))
         self._pool: ProcessPoolExecutor | None = None

@@ -316,7 +316,7 @@ class AuditLog:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        self.anchor()
+        self._anchor_after_commit()
         return entry
 
     def append_all(self, records: list[tuple[dict, float | None]]) -> list[AuditEntry]:
@@ -329,8 +329,16 @@ class AuditLog:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        self.anchor()
+        self._anchor_after_commit()
         return entries
+
+    def _anchor_after_commit(self) -> None:
+        # the entry is recorded: a damaged anchor must not turn the action into an error after
+        # the fact; it stays as it is and verify reports it (a bad key fails at start, anchor())
+        try:
+            self.anchor()
+        except (AuditKeyError, OSError) as exc:
+            log.error("audit entry recorded but not anchored: %s", exc)
 
     def anchor(self) -> Anchor | None:
         """Write the current head to the anchor file (never backwards, never over evidence).

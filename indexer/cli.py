@@ -35,7 +35,9 @@ def _audit_log(st, key_file: str | None):
     from indexer.errors import StoreError
 
     try:
-        return st.audit(key_file=key_file)
+        log = st.audit(key_file=key_file)
+        log.anchor()  # an unusable key or anchor stops the command before it changes anything
+        return log
     except StoreError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -128,7 +128,7 @@ def test_key_outside_the_store_and_private(tmp_path, audit_key):
             st.audit(key_file=path / "audit.key")
         os.chmod(audit_key, 0o644)
         with pytest.raises(AuditKeyError, match="readable by others"):
-            st.audit().append({"action": "test"})
+            st.audit().anchor()  # what the service and the CLI check before they write
         os.chmod(audit_key, 0o600)
     # another key (folder) has no anchor for this store: verify cannot vouch for the log
     res = locard("audit", "verify", "--store", path, "--audit-key-file", tmp_path / "other" / "k.key")
