@@ -285,7 +285,8 @@ class Searcher:
 
         The first call opens the index files (:func:`~indexer.faiss_index.open_index`);
         later calls replay the new changes into the indexes and maps in memory, and write
-        an index file only every ``save_every`` changes or after a rebuild.
+        an index file every ``save_every`` changes, after a rebuild, and after any deletion
+        (so a deleted subject's vectors leave the file at once).
         """
         for m in ("finger", "face"):
             idx = self.indexes.get(m)
@@ -298,13 +299,18 @@ class Searcher:
                 self._by_name = None
                 continue
             changes, rebuild = catch_up(self.store, idx)
+            # A deletion must not leave the subject's vectors in the index file: write it now,
+            # and rebuild first where the index could only hide them (tombstones).
+            deleted = any(op == "delete" for _, op, _ in changes)
+            if rebuild is None and deleted and idx.tombstones:
+                rebuild = "deleted samples are only tombstoned"
             if rebuild is not None:
                 idx = self.indexes[m] = build_index(self.store, m)
                 self.index_actions[m] = f"rebuilt ({rebuild})"
             elif changes:
                 self.index_actions[m] = f"replayed {len(changes)} changes"
             self._unsaved[m] += len(changes)
-            if rebuild is not None or self._unsaved[m] >= self.save_every:
+            if rebuild is not None or deleted or self._unsaved[m] >= self.save_every:
                 idx.save(index_path(self.store, m))
                 self._unsaved[m] = 0
             self._apply_owner_changes(m, changes)

@@ -63,16 +63,33 @@ def test_refresh_replays_changes_in_memory_without_reading_or_writing_the_file(t
     monkeypatch.setattr(VectorIndex, "load", classmethod(lambda cls, p: loads.append(p) or real_load(p)))
     monkeypatch.setattr(VectorIndex, "save", lambda self, p: saves.append(p) or real_save(self, p))
     new, t_new = _face(rng, "late")
+    other, _ = _face(rng, "later")
     st.add_samples([new])
-    st.delete_subject("s3")
+    st.add_samples([other])
     searcher.refresh()
     assert loads == [] and saves == []  # the index caught up in memory
     assert searcher.identify(Probe("face", t_new), top=1).candidates[0].subject == "late"
-    assert all(c.subject != "s3" for c in searcher.identify(Probe("face", first[3][1]), top=20).candidates)
     assert searcher.indexes["face"].last_change == st.last_change()
     # the file is still behind; the next open replays what it lacks
     idx, action = open_index(st, "face", save=False)
-    assert action == "replayed 2 changes" and idx.ntotal == 10
+    assert action == "replayed 2 changes" and idx.ntotal == 12
+    st.close()
+
+
+def test_a_deletion_leaves_the_index_file_at_once(tmp_path):
+    rng = np.random.default_rng(2)
+    st = GalleryStore(tmp_path, create=True)
+    faces = [_face(rng, f"s{i}") for i in range(6)]
+    st.add_samples([s for s, _ in faces])
+    searcher = Searcher(st)
+    before = set(VectorIndex.load(index_path(st, "face")).ids().tolist())
+    st.delete_subject("s3")
+    searcher.refresh()
+    assert all(c.subject != "s3" for c in searcher.identify(Probe("face", faces[3][1]), top=20).candidates)
+    on_disk = VectorIndex.load(index_path(st, "face"))
+    after = set(on_disk.ids().tolist())
+    assert on_disk.last_change == st.last_change()  # written at once, not after save_every changes
+    assert len(before - after) == 1 and not on_disk.tombstones  # s3's one sample left the file
     st.close()
 
 
