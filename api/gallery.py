@@ -130,7 +130,3 @@ class Gallery:
             _, samples = st.subject(name)
             return list(st.samples(ids=[s.id for s in samples]))
         return run
-
-    @staticmethod
-    def delete(name: str) -> Callable[[GalleryStore], list[int]]:
-        return lambda st: st.delete_subject(name, reason="deleted through the HTTP service")
