@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from fastapi.responses import Response
 
 from . import schemas as S
+from .admission import KeyAdmission, check_pixel_budget
 from .auth import Admin, AnyKey, Auditor, Bureau, Examiner, Reader, Searcher, get_service
 from .problems import install_handlers
 from .limits import BodySizeLimit
@@ -130,6 +131,7 @@ async def verify_images(caller: Examiner, service: Service, image_a: Annotated[U
                    modality, 0, ppi)
     b = ImageInput("image_b", 0, image_b.filename or "", await read_upload(service, image_b, "image_b", 0),
                    modality, 0, ppi)
+    check_pixel_budget([a, b], service.config.limits.max_request_pixels)
     return await service.verify(caller, [a], None, b, fmr)
 
 
@@ -171,8 +173,8 @@ async def submit_job(caller: Bureau, service: Service, fingerprint: FingerprintF
          tags=["jobs"])
 async def submit_manifest_job(caller: Bureau, service: Service, body: S.JobManifest) -> S.JobOut:
     """Batch search over images already on the server (paths under its --manifest-root)."""
-    return await service.submit_job(caller, manifest_probes(body, service.config.manifest_root), body.top,
-                                    body.fmr, body.ppi)
+    probes = manifest_probes(body, service.config.manifest_root, service.config.limits.max_image_bytes)
+    return await service.submit_job(caller, probes, body.top, body.fmr, body.ppi)
 
 
 @v1.get("/jobs/{job_id}", response_model=S.JobOut, responses={**AUTH_ERRORS, 404: PROBLEM}, tags=["jobs"])
@@ -259,6 +261,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app.include_router(v1)
     app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], response_class=Response, tags=["service"],
                       responses={**AUTH_ERRORS, 200: {"content": {"text/plain": {}}}})
+    # outermost last: metrics see every answer; the size limit comes before the key check
+    app.add_middleware(KeyAdmission, db=service.db, max_concurrent_per_key=config.limits.max_concurrent_per_key)
     app.add_middleware(BodySizeLimit, max_bytes=config.limits.max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

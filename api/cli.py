@@ -71,6 +71,10 @@ def serve_cmd(
     extract_processes: int = typer.Option(2, "--extract-processes", min=0,
                                           help="Run extractions in this many worker processes (0: threads of the server process)."),
     max_images: int = typer.Option(20, "--max-images", min=1, help="Images per enrolment/search request."),
+    max_request_pixels: int = typer.Option(16_000_000, "--max-request-pixels", min=1,
+                                           help="Pixels of all images of one request together (read from headers)."),
+    max_concurrent_per_key: int = typer.Option(2, "--max-concurrent-per-key", min=1,
+                                               help="Image requests one key may have in flight (more: 429)."),
     job_retention_days: float = typer.Option(30.0, "--job-retention-days", min=0,
                                              help="Days finished batch jobs and their results are kept."),
     image_retention_days: float = typer.Option(None, "--image-retention-days", min=0,
@@ -91,7 +95,9 @@ def serve_cmd(
     from .retention import Retention
 
     private_folder(Path(store))
-    config = ServiceConfig(store=Path(store), limits=Limits(max_images=max_images), default_bureau=default_bureau,
+    limits = Limits(max_images=max_images, max_request_pixels=max_request_pixels,
+                    max_concurrent_per_key=max_concurrent_per_key)
+    config = ServiceConfig(store=Path(store), limits=limits, default_bureau=default_bureau,
                            manifest_root=Path(manifest_root).resolve() if manifest_root else None,
                            extract_threads=extract_threads, extract_processes=extract_processes,
                            audit_key_file=Path(audit_key_file) if audit_key_file else None,

@@ -35,10 +35,22 @@ log = logging.getLogger("locard.api")
 
 @dataclass(frozen=True)
 class Limits:
+    """What one request may ask of the service (bytes, pixels, images, concurrency)."""
+
     max_request_bytes: int = 64 * 1024 * 1024
     max_image_bytes: int = 16 * 1024 * 1024
     max_image_pixels: int = 16_000_000
     max_images: int = 20
+    max_request_pixels: int = 16_000_000
+    """Pixels of all images of one request together (fingerprints counted at 500 ppi), read from
+    the image headers before anything is decoded: extraction costs about 1 s of CPU per Mpx."""
+    max_archive_bytes: int = 128 * 1024 * 1024
+    """Uncompressed bytes of all entries of one batch-job ZIP archive."""
+    max_archive_ratio: float = 50.0
+    """Uncompressed / compressed size of a ZIP archive beyond which it is taken for a bomb (images
+    are already compressed; even raw BMP fingerprints deflate less than ~10:1)."""
+    max_concurrent_per_key: int = 2
+    """Image requests (enrol, search, verify, evidence, jobs) one key may have in flight; more: 429."""
 
 
 def check_image(data: bytes, limits: Limits, ppi: float | None = None) -> np.ndarray:
@@ -135,9 +147,13 @@ def probe(data: bytes, modality: str, finger_position: int, ppi: float, limits: 
 
 
 def worker_init() -> None:
-    """Initializer of an extraction process: one thread per library (the processes are the parallelism)."""
+    """Initializer of an extraction process: one thread per library (the processes are the parallelism),
+    and the process ends when the server does, even when the server is killed."""
     import os
 
+    from indexer.worker_lifetime import exit_with_parent
+
+    exit_with_parent()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = "1"
     import cv2

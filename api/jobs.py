@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import logging
+import os
 import secrets
 import shutil
 import threading
@@ -24,14 +25,16 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from . import schemas as S
 from .database import ApiDatabase
+from .extraction import Limits
 from .problems import TYPE_BASE, Problem
 
 log = logging.getLogger("locard.api.jobs")
 JOBS_DIR = "api-jobs"
-MAX_PROBES = 10_000
+MAX_PROBES = S.MAX_JOB_PROBES
 
 
 @dataclass(frozen=True)
@@ -54,39 +57,105 @@ def job_out(row) -> S.JobOut:
 _JOB_COLS = "id, state, total, done, failed, created, updated, message"
 
 
-def read_archive(data: bytes, modality: str, max_probes: int, max_image_bytes: int) -> list[JobProbe]:
-    """Probe images from a ZIP archive (every file that is not a folder or hidden)."""
+ARCHIVE_RATIO_FLOOR = 1024 * 1024
+"""Archives expanding to less than this (bytes) are not judged by their compression ratio: a few
+small, plain images can deflate well and harm no one."""
+_CHUNK = 1024 * 1024
+
+
+def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """One archive entry, read in chunks and never more than ``limit`` bytes of it (else 413).
+
+    The sizes in the archive's directory are the sender's word; this counts what comes out.
+    """
+    parts, n = [], 0
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
+        with zf.open(info) as f:
+            while chunk := f.read(min(_CHUNK, limit + 1 - n)):
+                n += len(chunk)
+                if n > limit:
+                    raise Problem(413, f"{info.filename[:200]} expands past {limit} bytes",
+                                  type_=TYPE_BASE + "image-too-large")
+                parts.append(chunk)
+    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, NotImplementedError, EOFError) as exc:
+        raise Problem(422, f"{info.filename[:200]}: cannot be read from the archive ({exc})",
+                      type_=TYPE_BASE + "unsupported-archive") from None
+    return b"".join(parts)
+
+
+def read_archive(source: BinaryIO, modality: str, max_probes: int, limits: Limits) -> list[JobProbe]:
+    """Probe images from a ZIP archive (every file that is not a folder or hidden).
+
+    Refused before anything is decompressed: more than ``max_probes`` files, entries whose sizes
+    together exceed ``limits.max_archive_bytes`` (413) or expand more than
+    ``limits.max_archive_ratio`` times their compressed size (422, a ZIP bomb); any entry over
+    ``limits.max_image_bytes`` (413).  Entries are then read with a bounded reader, so an archive
+    whose directory understates its sizes is stopped at the same limits.
+    """
+    try:
+        zf = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise Problem(415, f"archive is not a ZIP file ({exc})", type_=TYPE_BASE + "unsupported-archive") from None
-    infos = [i for i in zf.infolist() if not i.is_dir() and not PurePosixPath(i.filename).name.startswith(".")]
-    if len(infos) > max_probes:
-        raise Problem(413, f"archive holds {len(infos)} files; the limit is {max_probes}",
-                      type_=TYPE_BASE + "too-many-images")
-    out = []
-    for i in sorted(infos, key=lambda i: i.filename):
-        if i.file_size > max_image_bytes:
-            raise Problem(413, f"{i.filename} is {i.file_size} bytes uncompressed; the limit is {max_image_bytes}",
-                          type_=TYPE_BASE + "image-too-large")
-        try:
-            out.append(JobProbe(i.filename[:200], modality, 0, data=zf.read(i)))
-        except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, NotImplementedError) as exc:
-            raise Problem(422, f"{i.filename}: cannot be read from the archive ({exc})",
-                          type_=TYPE_BASE + "unsupported-archive") from None
+    with zf:
+        infos = sorted((i for i in zf.infolist() if not i.is_dir() and not PurePosixPath(i.filename).name.startswith(".")),
+                       key=lambda i: i.filename)
+        if len(infos) > max_probes:
+            raise Problem(413, f"archive holds {len(infos)} files; the limit is {max_probes}",
+                          type_=TYPE_BASE + "too-many-images")
+        declared = sum(i.file_size for i in infos)
+        packed = sum(i.compress_size for i in infos)
+        if declared > limits.max_archive_bytes:
+            raise Problem(413, f"archive expands to {declared} bytes; the limit is {limits.max_archive_bytes}",
+                          type_=TYPE_BASE + "archive-too-large")
+        if declared > ARCHIVE_RATIO_FLOOR and declared > limits.max_archive_ratio * max(packed, 1):
+            raise Problem(422, f"archive expands {declared / max(packed, 1):.0f} times its compressed size; "
+                               f"images do not compress beyond a ratio of {limits.max_archive_ratio:g}",
+                          type_=TYPE_BASE + "unsupported-archive")
+        out, total = [], 0
+        for i in infos:
+            if i.file_size > limits.max_image_bytes:
+                raise Problem(413, f"{i.filename[:200]} is {i.file_size} bytes uncompressed; "
+                                   f"the limit is {limits.max_image_bytes}", type_=TYPE_BASE + "image-too-large")
+            data = read_entry(zf, i, min(limits.max_image_bytes, limits.max_archive_bytes - total))
+            total += len(data)
+            out.append(JobProbe(i.filename[:200], modality, 0, data=data))
     return out
 
 
-def manifest_probes(manifest: S.JobManifest, root: Path | None) -> list[JobProbe]:
+def read_probe_file(path: Path, limit: int) -> bytes:
+    """A probe image file, refused (ImageTooLargeError) from its size before it is read; never
+    more than ``limit`` + 1 bytes are read even if the file grows meanwhile."""
+    from matcher.errors import ImageTooLargeError
+
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
+            raise ImageTooLargeError(f"{path.name} is {size} bytes; the limit is {limit}")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ImageTooLargeError(f"{path.name} grew past {limit} bytes")
+    return data
+
+
+def manifest_probes(manifest: S.JobManifest, root: Path | None, max_image_bytes: int) -> list[JobProbe]:
+    """Probes named by a manifest: files under ``root``, none larger than ``max_image_bytes``."""
     if root is None:
         raise Problem(422, "this server takes no manifests (it was started without --manifest-root)",
                       type_=TYPE_BASE + "manifest-refused")
     out = []
     for i, item in enumerate(manifest.probes):
-        p = (root / item.path).resolve()
-        if not p.is_relative_to(root) or not p.is_file():
+        try:
+            p = (root / item.path).resolve()
+            ok = p.is_relative_to(root) and p.is_file()
+            size = p.stat().st_size if ok else 0
+        except (OSError, ValueError):  # e.g. a name too long for the file system
+            ok, size = False, 0
+        if not ok:
             raise Problem(422, f"probes[{i}].path {item.path!r} is not a file under the manifest root",
                           type_=TYPE_BASE + "invalid-request")
+        if size > max_image_bytes:
+            raise Problem(413, f"probes[{i}].path {item.path!r} is {size} bytes; the limit is {max_image_bytes}",
+                          type_=TYPE_BASE + "image-too-large")
         out.append(JobProbe(item.label or item.path, item.modality, item.finger_position, path=p))
     return out
 
@@ -98,8 +167,10 @@ class JobRunner:
     -> list[CandidateOut]`` run on the runner thread (the service's synchronous search).
     """
 
-    def __init__(self, db: ApiDatabase, store: Path, search, hidden_from):
+    def __init__(self, db: ApiDatabase, store: Path, search, hidden_from,
+                 max_image_bytes: int = Limits.max_image_bytes):
         self.db = db
+        self.max_image_bytes = max_image_bytes
         self.dir = store / JOBS_DIR
         self._search = search
         self._hidden_from = hidden_from
@@ -229,7 +300,7 @@ class JobRunner:
             from matcher.errors import LocardError
 
             try:
-                data = Path(path).read_bytes()
+                data = read_probe_file(Path(path), self.max_image_bytes)
                 cands = self._search(bureau, key_id, data, modality, pos, p["ppi"], p["top"], p["fmr"], label)
                 state, result = "done", {"candidates": [c.model_dump() for c in cands]}
             except (LocardError, OSError) as exc:

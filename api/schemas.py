@@ -184,15 +184,20 @@ class AuditCheck(BaseModel):
 JobState = Literal["queued", "running", "done", "cancelled", "failed"]
 
 
+MAX_JOB_PROBES = 10_000
+"""Probes in one batch job, whatever way they are sent."""
+
+
 class JobManifestItem(BaseModel):
-    path: str = Field(description="Image path relative to the server's manifest root", max_length=1000)
+    path: str = Field(description="Image path relative to the server's manifest root (no control characters)",
+                      min_length=1, max_length=1000, pattern=r"^[^\x00-\x1f\x7f]+$")
     modality: Modality = "finger"
     finger_position: int = Field(0, ge=0, le=10)
     label: str = Field("", max_length=200)
 
 
 class JobManifest(BaseModel):
-    probes: list[JobManifestItem] = Field(min_length=1, max_length=100_000)
+    probes: list[JobManifestItem] = Field(min_length=1, max_length=MAX_JOB_PROBES)
     top: int = Field(10, ge=1, le=100)
     fmr: float = Field(1e-3, gt=0, le=1)
     ppi: float = Field(500.0, ge=250, le=2000)

@@ -101,7 +101,8 @@ class QueryService:
         self.extract_limiter = anyio.CapacityLimiter(max(config.extract_threads, config.extract_processes))
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-        self.jobs = JobRunner(self.db, config.store, self.search_for_job, self.access.hidden_from)
+        self.jobs = JobRunner(self.db, config.store, self.search_for_job, self.access.hidden_from,
+                              max_image_bytes=config.limits.max_image_bytes)
         self.sweeper = RetentionSweeper(
             lambda: purge(self.db, self.gallery.call, config.store, config.retention, time.time()),
             config.retention.sweep_interval_s)

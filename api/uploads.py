@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from anyio.to_thread import run_sync
 from fastapi import UploadFile
 
+from .admission import check_pixel_budget
 from .keys import BUREAU_NAME
 from .problems import TYPE_BASE, Problem
 from .service import ImageInput, QueryService
@@ -40,6 +42,7 @@ async def read_images(service: QueryService, fingerprints: list[UploadFile] | No
                               "finger", positions[i] if positions else 0, ppi))
     for i, f in enumerate(faces):
         out.append(ImageInput("face", i, f.filename or "", await read_upload(service, f, "face", i), "face", 0, ppi))
+    check_pixel_budget(out, service.config.limits.max_request_pixels)
     return out
 
 
@@ -86,8 +89,10 @@ async def read_job_probes(service: QueryService, fingerprints: list[UploadFile] 
     for i, f in enumerate(faces):
         probes.append(JobProbe(f.filename or f"face[{i}]", "face", 0, data=await read_upload(service, f, "face", i)))
     if archive is not None:
-        data = await archive.read()
-        probes += read_archive(data, archive_modality, MAX_PROBES - len(probes), service.config.limits.max_image_bytes)
+        # the upload is already spooled to a file: the archive is read from there, entry by entry, off the loop
+        await archive.seek(0)
+        probes += await run_sync(read_archive, archive.file, archive_modality, MAX_PROBES - len(probes),
+                                 service.config.limits)
     if not probes:
         raise Problem(422, "no probe was sent: send 'fingerprint' / 'face' file parts or a ZIP 'archive'",
                       type_=TYPE_BASE + "invalid-request")

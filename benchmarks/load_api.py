@@ -9,10 +9,13 @@ Not a timed test: run by hand, results go to ``benchmarks/README.md`` (section A
    ``syn-NNNN``), plus impressions 1-2 of the 16 shipped sample fingers
    (``data/samples/fingerprints``, identities ``sample-NNNN``), ingested with the indexer.
 2. ``locard serve`` on 127.0.0.1 (only), one examiner key.
-3. ``--clients`` concurrent clients (asyncio + httpx, one connection each) search with
-   impressions 3-4 of the sample fingers, round robin, for ``--seconds``; a separate probe
-   times ``/v1/health`` every 0.5 s meanwhile.  Every answer other than 200 is an error;
-   rank 1 must be the probe's finger.
+3. ``--clients`` concurrent clients (asyncio + httpx, one connection and one examiner key
+   each) search with impressions 3-4 of the sample fingers, round robin, for ``--seconds``;
+   a separate probe times ``/v1/health`` every 0.5 s meanwhile.  Every answer other than 200
+   is an error; rank 1 must be the probe's finger.
+4. With ``--abuser``, one more client (its own key) sends oversized searches back to back:
+   ``--abuser-images`` fingerprints of ``--abuser-side`` pixels square each (a sample print
+   scaled up).  Its answers are counted apart; the other clients' figures are the check.
 
 Prints and writes (``--json``) requests, errors, throughput, latency percentiles, rank-1
 rate and health latency under load.
@@ -64,16 +67,46 @@ def build_gallery(work: Path, subjects: int, workers: int) -> Path:
     return store
 
 
-async def run_load(base: str, key: str, probes: list[tuple[str, bytes]], clients: int, seconds: float) -> dict:
+def oversized_probe(side: int) -> bytes:
+    """A sample print scaled up to ``side`` x ``side`` pixels, as PNG."""
+    import io
+
+    from PIL import Image
+
+    img = Image.open(SAMPLES / "images" / "0001_3.png").convert("L").resize((side, side), Image.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+async def run_load(base: str, keys: list[str], probes: list[tuple[str, bytes]], clients: int, seconds: float,
+                   abuser: tuple[str, list[bytes]] | None = None) -> dict:
+    """``clients`` search clients (client i uses ``keys[i]``) and, optionally, one abusive client
+    (its key and the images it sends in every request)."""
     import httpx
 
     latencies: list[float] = []
     errors: list[str] = []
     rank1 = [0, 0]
     health: list[float] = []
+    abuse: dict[str, list[float]] = {}
     stop_at = time.perf_counter() + seconds
 
+    async def abusive_client(key: str, images: list[bytes]) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=600, limits=httpx.Limits(max_connections=1)) as c:
+            while time.perf_counter() < stop_at:
+                t0 = time.perf_counter()
+                try:
+                    r = await c.post("/v1/search", headers={"X-API-Key": key},
+                                     files=[("fingerprint", (f"big{j}.png", im, "image/png"))
+                                            for j, im in enumerate(images)])
+                    status = str(r.status_code)
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
+                abuse.setdefault(status, []).append(time.perf_counter() - t0)
+
     async def client(i: int) -> None:
+        key = keys[i]
         async with httpx.AsyncClient(base_url=base, timeout=300,
                                      limits=httpx.Limits(max_connections=1)) as c:
             n = i
@@ -107,7 +140,8 @@ async def run_load(base: str, key: str, probes: list[tuple[str, bytes]], clients
                 await asyncio.sleep(0.5)
 
     t_start = time.perf_counter()
-    await asyncio.gather(health_probe(), *(client(i) for i in range(clients)))
+    await asyncio.gather(health_probe(), *(client(i) for i in range(clients)),
+                         *([abusive_client(*abuser)] if abuser else []))
     wall = time.perf_counter() - t_start
     lat = np.array(latencies) * 1e3
     h = np.array(health) * 1e3
@@ -120,6 +154,8 @@ async def run_load(base: str, key: str, probes: list[tuple[str, bytes]], clients
         "rank1": round(rank1[0] / rank1[1], 4) if rank1[1] else None,
         "health_ms": {p: round(float(np.percentile(h, q)), 1) for p, q in (("p50", 50), ("p99", 99), ("max", 100))}
         if len(h) else {},
+        "abuser": {status: {"requests": len(t), "p50_ms": round(float(np.median(t)) * 1e3, 1)}
+                   for status, t in sorted(abuse.items())} if abuser else None,
     }
 
 
@@ -131,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--workers", type=int, default=2, help="Processes for synthesis and ingest.")
     ap.add_argument("--extract-processes", type=int, default=2, help="Passed to locard serve (0: threads).")
+    ap.add_argument("--abuser", action="store_true", help="Add one client that sends oversized searches.")
+    ap.add_argument("--abuser-images", type=int, default=4, help="Images in each of the abuser's searches.")
+    ap.add_argument("--abuser-side", type=int, default=3990, help="Side of the abuser's images (pixels).")
     ap.add_argument("--json", help="Write the result here.")
     args = ap.parse_args(argv)
     work = Path(args.work)
@@ -142,7 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     from api.keys import create_key
     from indexer.store import GalleryStore
 
-    key, _ = create_key(ApiDatabase(store), "examiner", "LOAD", "load check")
+    db = ApiDatabase(store)
+    # one key per client, as separate examiners would have: the service limits what one key has in flight
+    keys = [create_key(db, "examiner", "LOAD", f"load check client {i}")[0] for i in range(args.clients)]
+    key = keys[0]
+    abuser = None
+    if args.abuser:
+        big = oversized_probe(args.abuser_side)
+        abuser = (create_key(db, "examiner", "ABUSE", "load check abuser")[0], [big] * args.abuser_images)
+        print(f"abuser: {args.abuser_images} x {args.abuser_side}x{args.abuser_side} px per search "
+              f"({len(big) * args.abuser_images / 1e6:.1f} MB)", flush=True)
     with GalleryStore(store) as st:
         n_subjects, n_samples = st.subject_count(), st.count("finger")
     probes = [(p.stem.split("_")[0], p.read_bytes()) for p in sorted((SAMPLES / "images").glob("*.png"))
@@ -160,10 +208,12 @@ def main(argv: list[str] | None = None) -> int:
             r.raise_for_status()
         print(f"load: {args.clients} clients x {args.seconds:.0f} s against {n_subjects} subjects "
               f"({n_samples} finger samples) ...", flush=True)
-        result = asyncio.run(run_load(base, key, probes, args.clients, args.seconds))
+        result = asyncio.run(run_load(base, keys, probes, args.clients, args.seconds, abuser))
     finally:
         server.stop()
-    result.update({"extract_processes": args.extract_processes, "gallery_subjects": n_subjects, "gallery_finger_samples": n_samples,
+    result.update({"abuser_images": args.abuser_images if args.abuser else 0,
+                   "abuser_side": args.abuser_side if args.abuser else None,
+                   "extract_processes": args.extract_processes, "gallery_subjects": n_subjects, "gallery_finger_samples": n_samples,
                    "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     print(json.dumps(result, indent=1))

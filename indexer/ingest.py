@@ -217,7 +217,10 @@ def _extract_star(args) -> Extracted:
 
 
 def _init_worker() -> None:
-    # one thread per process: the workers are the parallelism
+    # one thread per process: the workers are the parallelism; and none outlives a killed ingest
+    from .worker_lifetime import exit_with_parent
+
+    exit_with_parent()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = "1"
     try:

@@ -38,7 +38,8 @@ def server(tmp_path_factory):
     for role, bureau in (("bureau", "FR"), ("examiner", "FR"), ("examiner", "DE"), ("auditor", "FR")):
         keys[(role, bureau)] = _locard("keys", "create", "--role", role, "--bureau", bureau,
                                        "--store", str(store)).stdout.strip()
-    server = start_server(store, log_path=store / "server.log", timeout=90)
+    # the concurrency test below sends up to 8 requests at once with one key (the default allows 2)
+    server = start_server(store, "--max-concurrent-per-key", "8", log_path=store / "server.log", timeout=90)
     client = httpx.Client(base_url=server.base_url, timeout=120)
     yield client, keys, store
     client.close()
