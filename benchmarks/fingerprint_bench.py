@@ -103,11 +103,15 @@ class LocardSystem:
             or getattr(fp, "TEMPLATE_VERSION", None) or "dev"
         )
 
+    def template(self, data: bytes, ppi: float) -> Any:
+        """``matcher.fingerprint.extract`` in this system's mode (not yet prepared for comparison)."""
+        kw = {} if self.mode is None else {"mode": self.mode}
+        return self._fp.extract(data, ppi=ppi, **kw)
+
     def extract(self, data: bytes, ppi: float) -> Any:
         from matcher.fingerprint.comparison import prepare
 
-        kw = {} if self.mode is None else {"mode": self.mode}
-        t = self._fp.extract(data, ppi=ppi, **kw)
+        t = self.template(data, ppi)
         prepare(t)  # cylinders are enrolment work: timed with extraction, not with compare
         return t
 
@@ -174,8 +178,7 @@ class CrossFeedSystem:
         key = (_sha256(data), ppi, self.frame.mode)
         frame = self.frames.get(key)
         if frame is None:
-            kw = {} if self.frame.mode is None else {"mode": self.frame.mode}
-            frame = self.frames[key] = self.frame._fp.extract(data, ppi=ppi, **kw)
+            frame = self.frames[key] = self.frame.template(data, ppi)
         minutiae = to_locard(cached_raw(self.source, data, ppi, self.cache), self.direction)
         if len(minutiae) < MIN_MINUTIAE:
             raise FailureToEnrol(f"{self.source.name}: only {len(minutiae)} minutiae")
