@@ -38,6 +38,9 @@ from .template import Template, block_mask
 MIN_MINUTIAE = 4
 #: Smallest print area, in pixels at 500 ppi (about 5 x 5 mm).
 MIN_FOREGROUND_PX = 100 * 100
+#: Image kept around the print's bounding box for the minutiae network, pixels at 500 ppi:
+#: a few ridge periods of context for minutiae near the edge of the print.
+NETWORK_CONTEXT_PX = 32
 #: Extraction modes; the first is the default.
 MODES = ("accurate", "fast")
 
@@ -104,7 +107,7 @@ def run_pipeline(image: np.ndarray, ppi: float = WORKING_PPI, quality: str = "es
             f"at least {MIN_FOREGROUND_PX} are needed", quality=0)
     smooth_coh = cv2.GaussianBlur(field.coherence, (0, 0), 6)
     if mode == "accurate":
-        maps = minutia_maps(img)
+        maps = _maps_over_print(img, mask)
         minutiae = detect_learned_minutiae(maps, mask)
         stages = {"maps": maps}
     else:
@@ -120,6 +123,21 @@ def run_pipeline(image: np.ndarray, ppi: float = WORKING_PPI, quality: str = "es
     template = Template(minutiae=minutiae, width=img.shape[1], height=img.shape[0],
                         quality=score, mask=block_mask(mask), extractor=mode)
     return Extraction(img, field, mask, template, mode, **stages)
+
+
+def _maps_over_print(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The network's maps, computed over the print's bounding box plus :data:`NETWORK_CONTEXT_PX`
+    (the network's cost grows with its input; background far from the print holds no minutiae).
+    Outside the box the maps are zero."""
+    rows, cols = np.nonzero(mask)
+    h, w = mask.shape
+    y0, y1 = max(0, rows.min() - NETWORK_CONTEXT_PX), min(h, rows.max() + 1 + NETWORK_CONTEXT_PX)
+    x0, x1 = max(0, cols.min() - NETWORK_CONTEXT_PX), min(w, cols.max() + 1 + NETWORK_CONTEXT_PX)
+    if (y0, y1, x0, x1) == (0, h, 0, w):
+        return minutia_maps(img)
+    maps = np.zeros((h, w, 4), np.float32)
+    maps[y0:y1, x0:x1] = minutia_maps(np.ascontiguousarray(img[y0:y1, x0:x1]))
+    return maps
 
 
 def _classical_chain(img: np.ndarray, field: OrientationField, mask: np.ndarray, smooth_coh: np.ndarray) -> dict:
