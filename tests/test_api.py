@@ -20,22 +20,10 @@ from api.database import ApiDatabase
 from api.extraction import Limits
 from api.keys import ROLES, create_key
 from api.service import ServiceConfig
+from .sample_prints import SAMPLES, fp, needs_samples, png
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "fingerprints" / "images"
-pytestmark = pytest.mark.skipif(not (SAMPLES / "0001_1.png").is_file(),
-                                reason="data/samples/fingerprints (shipped sample prints) is missing")
+pytestmark = needs_samples
 
-
-def fp(name: str) -> bytes:
-    return (SAMPLES / f"{name}.png").read_bytes()
-
-
-def png(arr) -> bytes:
-    from PIL import Image
-
-    b = io.BytesIO()
-    Image.fromarray(arr).save(b, "PNG")
-    return b.getvalue()
 
 
 class World:

@@ -28,18 +28,11 @@ from api.extraction import Limits
 from api.jobs import JOBS_DIR
 from api.keys import create_key
 from api.service import ServiceConfig
+from .sample_prints import SAMPLES, png
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "data" / "samples" / "fingerprints" / "images"
 MiB = 1024 * 1024
 
-
-def png(arr: np.ndarray) -> bytes:
-    from PIL import Image
-
-    b = io.BytesIO()
-    Image.fromarray(arr).save(b, "PNG")
-    return b.getvalue()
 
 
 class Store:

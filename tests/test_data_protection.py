@@ -6,7 +6,6 @@ Fingerprints are the shipped synthetic samples (``data/samples/fingerprints``).
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import time
@@ -24,23 +23,11 @@ from api.jobs import JOBS_DIR
 from api.keys import create_key
 from api.service import ServiceConfig
 from indexer.store import GalleryStore
+from .sample_prints import fp, needs_samples, png
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "fingerprints" / "images"
-pytestmark = pytest.mark.skipif(not (SAMPLES / "0001_1.png").is_file(),
-                                reason="data/samples/fingerprints (shipped sample prints) is missing")
+pytestmark = needs_samples
 DAY = 86_400.0
 
-
-def fp(name: str) -> bytes:
-    return (SAMPLES / f"{name}.png").read_bytes()
-
-
-def png(arr) -> bytes:
-    from PIL import Image
-
-    b = io.BytesIO()
-    Image.fromarray(arr).save(b, "PNG")
-    return b.getvalue()
 
 
 def sha(data: bytes) -> str:
