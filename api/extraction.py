@@ -117,13 +117,18 @@ def _write_pending(final: Path, data: bytes) -> Path:
     return pending
 
 
+def final_path(pending: Path) -> Path:
+    """Where a pending image (from :func:`enrol_image`) goes once its sample is committed."""
+    return pending.with_name(pending.name.partition(".part-")[0])
+
+
 def keep_image(pending: Path) -> Path:
     """Move a pending image (from :func:`enrol_image`) to its place; returns that path.
 
     Run it right before the sample that names the image is committed, on the thread
     that commits (and deletes), so a deletion never judges the file in between.
     """
-    final = pending.with_name(pending.name.partition(".part-")[0])
+    final = final_path(pending)
     os.replace(pending, final)  # the same bytes when another subject holds the image too
     return final
 

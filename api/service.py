@@ -38,7 +38,7 @@ from . import schemas as S
 from .access import AccessRule, AccessRules
 from .audit import carry_over_legacy, forget_deleted, open_log
 from .database import ApiDatabase
-from .extraction import Limits, enrol_image, image_path, keep_image, probe, sample_hash, worker_init
+from .extraction import Limits, enrol_image, final_path, image_path, keep_image, probe, sample_hash, worker_init
 from .gallery import Gallery
 from .jobs import JobRunner
 from .retention import Retention, RetentionSweeper, purge
@@ -470,8 +470,7 @@ class QueryService:
             except KeyError:
                 raise _not_found(subject) from None
             probes, outcomes, used = await self.probes(images)
-            comparisons = await self._off_loop(_compare_with_samples, probes, used, gallery)
-            against = [c for c in comparisons]
+            comps = await self._off_loop(_compare_with_samples, probes, used, gallery)
         else:
             probes, outcomes, used = await self.probes(images + [other])
             if len(probes) != 2:
@@ -479,9 +478,9 @@ class QueryService:
                               type_=TYPE_BASE + "unusable-probe", images=[o.model_dump() for o in outcomes])
             if probes[0].modality != probes[1].modality:
                 raise Problem(422, "the two images must be of the same modality")
-            against = await self._off_loop(_compare_two, probes[0], probes[1])
-        calibrated = all(c[1] for c in against) if against else False
-        comps = [c[0] for c in against]
+            comps = await self._off_loop(_compare_two, probes[0], probes[1])
+        # scores are always calibrated (a missing calibration raises); no comparison, no decision
+        calibrated = bool(comps)
         score = float(sum(c.log_fmr for c in comps))
         threshold = fused_threshold(fmr) if calibrated else None
         request_id = "vrfy_" + secrets.token_hex(8)
@@ -519,7 +518,7 @@ def _discard(store, pending: list[Path]) -> None:
     """After a failed commit: the enrolment's pending and placed images that no sample names."""
     for p in pending:
         p.unlink(missing_ok=True)
-    remove_unnamed(store, [p.with_name(p.name.partition(".part-")[0]) for p in pending])
+    remove_unnamed(store, [final_path(p) for p in pending])
 
 
 def _compare(a: Probe, b_template, modality: str):
@@ -534,20 +533,20 @@ def _compare(a: Probe, b_template, modality: str):
 
 
 def _comparison(probe_index: int, against: str, modality: str, score: float, pairs,
-                template=None) -> tuple[S.ComparisonOut, bool]:
+                template=None) -> S.ComparisonOut:
     import numpy as np
 
-    common, calibrated = common_scale(modality, np.array([score]), template)
+    common = common_scale(modality, np.array([score]), template)
     return S.ComparisonOut(probe=probe_index, against=against, modality=modality, score=score,
-                           log_fmr=float(common[0]), pairs=pairs), calibrated
+                           log_fmr=float(common[0]), pairs=pairs)
 
 
-def _compare_two(a: Probe, b: Probe) -> list[tuple[S.ComparisonOut, bool]]:
+def _compare_two(a: Probe, b: Probe) -> list[S.ComparisonOut]:
     score, pairs = _compare(a, b.template, a.modality)
     return [_comparison(0, "image", a.modality, score, pairs, a.template)]
 
 
-def _compare_with_samples(probes: list[Probe], used: list[int], samples) -> list[tuple[S.ComparisonOut, bool]]:
+def _compare_with_samples(probes: list[Probe], used: list[int], samples) -> list[S.ComparisonOut]:
     """Per probe image: its best comparison with the subject's samples of the same modality and position."""
     from matcher.face import FaceTemplate
     from matcher.fingerprint import Template

