@@ -1,0 +1,1 @@
+"""Interchange formats: bytes of the standards bureaus exchange, to and from locard's own types."""
