@@ -35,6 +35,15 @@ class ImageTooSmallError(ImageError):
     """The image is too small to hold a usable biometric sample."""
 
 
+class TransactionError(LocardError, ValueError):
+    """ANSI/NIST-ITL transaction bytes that cannot be read (truncated, wrong lengths or
+    separators, non-numeric tags), or values that cannot be written into one."""
+
+
+class TransactionTooLargeError(TransactionError):
+    """The transaction exceeds a byte, record or item-count limit."""
+
+
 class TemplateError(LocardError, ValueError):
     """Template bytes that cannot be decoded."""
 
