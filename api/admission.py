@@ -6,7 +6,7 @@ Two checks keep one caller from holding the service for everyone else:
   of the body is read.  A request without a valid key goes on with an empty body, so the
   route's own key check answers it (401, one place for that answer) and a 60 MiB upload is
   never received.  A valid key may have at most ``Limits.max_concurrent_per_key`` image
-  requests (enrol, search, verify, evidence, batch submission) in flight; one more is
+  requests (enrol, search, verify, evidence, compare, batch submission) in flight; one more is
   answered 429 with ``Retry-After``, again before its body is read.
 * :func:`check_pixel_budget` sums the pixels of all images of one request from their
   headers (no decoding) and refuses the request with 413 above
@@ -32,8 +32,8 @@ RETRY_AFTER_SECONDS = 1
 """Told to a key that sent more image requests than it may have in flight."""
 PUBLIC_PATHS = frozenset({"/v1/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 """Paths answered without a key; every other path needs one."""
-IMAGE_ROUTES = re.compile(r"^/v1/(subjects|subjects/[^/]+/encounters|search|verify|verify/images|evidence|jobs|"
-                          r"jobs/manifest)$")
+IMAGE_ROUTES = re.compile(r"^/v1/(subjects|subjects/[^/]+/encounters|search|verify|verify/images|evidence|compare|"
+                          r"jobs|jobs/manifest)$")
 """POST routes whose work is image decoding and extraction (counted against the key's concurrency)."""
 
 

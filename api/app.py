@@ -11,18 +11,20 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Query, Request, UploadFile
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST
 from fastapi.responses import Response
 
 from . import schemas as S
 from .admission import KeyAdmission, check_pixel_budget
-from .auth import Admin, AnyKey, Auditor, Bureau, Examiner, Reader, Searcher, get_service
+from .auth import Admin, AnyKey, Auditor, Bureau, CaseReader, Examiner, Reader, Searcher, allowed_operations, get_service
 from .problems import install_handlers
 from .limits import BodySizeLimit
 from .metrics import Metrics, MetricsMiddleware
 from .service import QueryService, ServiceConfig
 from .jobs import JobRunner, manifest_probes
-from .uploads import check_bureaus, parse_shared, read_images, read_job_probes, read_upload
+from .uploads import check_bureaus, parse_shared, read_images, read_job_probes, read_probe, read_upload
+from .web import mount_workbench
 
 VERSION = "0.1.0"
 Service = Annotated[QueryService, Depends(get_service)]
@@ -104,10 +106,14 @@ async def set_access(caller: Bureau, service: Service, subject_id: SubjectId, bo
 @v1.post("/search", response_model=S.SearchOut, responses=IMAGE_ERRORS, tags=["search"])
 async def search(caller: Searcher, service: Service, fingerprint: FingerprintFiles = None,
                  finger_position: FingerPositions = None, face: FaceFiles = None, ppi: Ppi = 500.0,
-                 top: Annotated[int, Form(ge=1, le=100)] = 10, fmr: Fmr = 1e-3) -> S.SearchOut:
-    """1:N: rank the subjects your bureau may see against the probe images (one person)."""
+                 top: Annotated[int, Form(ge=1, le=100)] = 10, fmr: Fmr = 1e-3,
+                 case: Annotated[str, Form(max_length=200, description="Your case reference (kept with the search)")]
+                 = "") -> S.SearchOut:
+    """1:N: rank the subjects your bureau may see against the probe images (one person).
+
+    The search is kept (GET /v1/searches/{search_id}) so that conclusions can be recorded on it."""
     images = await read_images(service, fingerprint, finger_position, face, ppi)
-    return await service.search(caller, images, top, fmr)
+    return await service.search(caller, images, top, fmr, case)
 
 
 @v1.post("/verify", response_model=S.VerifyOut, responses={**IMAGE_ERRORS, 404: PROBLEM}, tags=["search"])
@@ -152,6 +158,58 @@ async def evidence(caller: Examiner, service: Service, fingerprint: Annotated[Up
     return Response(ev.png, media_type="image/png", headers={
         "X-Locard-Sample": str(ev.sample_id), "X-Locard-Score": f"{ev.score:.6f}",
         "X-Locard-Pairs": str(ev.pairs), "X-Locard-Gallery-Image": ev.gallery_image})
+
+
+@v1.post("/compare", response_model=S.CompareOut, responses={**IMAGE_ERRORS, 404: PROBLEM}, tags=["search"])
+async def compare(caller: Examiner, service: Service, subject: Annotated[str, Form(min_length=1, max_length=200)],
+                  fingerprint: Annotated[UploadFile | None, File(description="Probe fingerprint (or send face)")] = None,
+                  face: Annotated[UploadFile | None, File(description="Probe face image (or send fingerprint)")] = None,
+                  sample_id: Annotated[int | None, Form(ge=1, le=2**62)] = None,
+                  finger_position: Annotated[int, Form(ge=0, le=10)] = 0, ppi: Ppi = 500.0) -> S.CompareOut:
+    """The probe beside the subject's best-matching (or the given) sample, as data for the compare view:
+    images in the templates' frame (500 ppi; faces: aligned crops), enhanced ridges, minutiae, pairs, score."""
+    image = await read_probe(service, fingerprint, face, finger_position, ppi)
+    return await service.compare(caller, image, subject, sample_id)
+
+
+# -- casework: stored searches and ACE-V conclusions --------------------------------------------
+SearchId = Annotated[str, Path(max_length=40, description="search_id of a search of your bureau")]
+
+
+@v1.get("/searches/{search_id}", response_model=S.StoredSearch, responses={**AUTH_ERRORS, 404: PROBLEM},
+        tags=["conclusions"])
+async def read_search(caller: Examiner, service: Service, search_id: SearchId) -> S.StoredSearch:
+    """A search of your bureau as it was answered (candidates your bureau may no longer see left out)."""
+    return await service.casework.read_search(caller, search_id)
+
+
+@v1.post("/searches/{search_id}/conclusions", status_code=201, response_model=S.ConclusionOut,
+         responses={**AUTH_ERRORS, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM}, tags=["conclusions"])
+async def record_conclusion(caller: Examiner, service: Service, search_id: SearchId,
+                            body: S.ConclusionIn) -> S.ConclusionOut:
+    """Record your conclusion on a candidate of the search: the first is the initial one, another
+    examiner's is a verification (the same key twice: 409)."""
+    return await service.casework.record(caller, search_id, body)
+
+
+@v1.get("/searches/{search_id}/conclusions", response_model=S.SearchConclusions,
+        responses={**AUTH_ERRORS, 404: PROBLEM}, tags=["conclusions"])
+async def search_conclusions(caller: CaseReader, service: Service, search_id: SearchId) -> S.SearchConclusions:
+    """Conclusions per candidate of the search.  Blind: an examiner sees others' conclusions on a
+    candidate only after recording their own there; auditors see all."""
+    return await service.casework.of_search(caller, search_id)
+
+
+@v1.get("/conclusions", response_model=S.ConclusionPage, responses={**AUTH_ERRORS, 422: PROBLEM},
+        tags=["conclusions"])
+async def list_conclusions(caller: CaseReader, service: Service,
+                           case: Annotated[str | None, Query(max_length=200, description="Only this case")] = None,
+                           status: Annotated[S.ConclusionStatus | None, Query()] = None,
+                           offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+                           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> S.ConclusionPage:
+    """Candidates with conclusions in your bureau's searches (a global auditor: all), by case, paged
+    (same blind rule)."""
+    return await service.casework.page(caller, case, status, offset, limit)
 
 
 # -- batch jobs ----------------------------------------------------------------------------------
@@ -237,6 +295,15 @@ async def revoke_key(caller: Admin, service: Service,
     return await service.revoke_key(caller, key_id)
 
 
+@v1.get("/whoami", response_model=S.WhoAmI, responses=AUTH_ERRORS, tags=["keys"])
+async def whoami(caller: AnyKey, request: Request) -> S.WhoAmI:
+    """The calling key: id, role, bureau, and the operations its role may call."""
+    # the router's own routes: newer FastAPI keeps included routers nested in app.routes
+    ops = allowed_operations([*v1.routes, *request.app.routes], caller.role)
+    return S.WhoAmI(key_id=caller.id, role=caller.role, bureau=caller.bureau, scope=caller.scope,
+                    operations=[S.OperationOut(name=n, method=m, path=p) for n, m, p in ops])
+
+
 async def prometheus_metrics(caller: AnyKey, request: Request) -> Response:
     """Prometheus metrics (text format); any valid key."""
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
@@ -251,16 +318,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
         yield
         app.state.service.close()
 
-    app = FastAPI(title="locard query service", version=VERSION, lifespan=lifespan,
-                  description="Biometric search for examiners and bureaus: enrol, search (1:N), verify (1:1), "
-                              "batch jobs, evidence images, audit. Every route but /v1/health needs an "
-                              "X-API-Key header.")
+    # Swagger UI and ReDoc from the fastapi-offline package's files, not a CDN (offline networks)
+    app = FastAPIOffline(title="locard query service", version=VERSION, lifespan=lifespan,
+                         swagger_ui_parameters={"validatorUrl": None},
+                         description="Biometric search for examiners and bureaus: enrol, search (1:N), verify (1:1), "
+                                     "batch jobs, evidence images, audit. Every route but /v1/health needs an "
+                                     "X-API-Key header.")
     app.state.service = service
     app.state.metrics = metrics = Metrics(service.db)
     install_handlers(app)
     app.include_router(v1)
     app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], response_class=Response, tags=["service"],
                       responses={**AUTH_ERRORS, 200: {"content": {"text/plain": {}}}})
+    mount_workbench(app)  # the examiners' pages at /workbench/, / redirects there
     # outermost last: metrics see every answer; the size limit comes before the key check
     app.add_middleware(KeyAdmission, db=service.db, max_concurrent_per_key=config.limits.max_concurrent_per_key)
     app.add_middleware(BodySizeLimit, max_bytes=config.limits.max_request_bytes)

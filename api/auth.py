@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 
 from .keys import KeyRecord, authenticate, key_id_of, lookup
@@ -58,13 +60,41 @@ def require(*roles: str):
                                f"this key's role is {record.role}")
         return record
 
+    check.roles = frozenset(roles)  # read by allowed_operations
     return Depends(check)
+
+
+def _access_of(dependant: Dependant) -> frozenset[str] | None:
+    """Roles a route's dependencies require; an empty set: any valid key; None: no key at all."""
+    for d in dependant.dependencies:
+        roles = getattr(d.call, "roles", None)
+        if roles is not None:
+            return roles
+    for d in dependant.dependencies:
+        sub = frozenset() if d.call is caller else _access_of(d)
+        if sub is not None:
+            return sub
+    return None
+
+
+def allowed_operations(routes, role: str) -> list[tuple[str, str, str]]:
+    """``(name, method, path)`` of every documented route a key of ``role`` may call, in route order;
+    read from the routes' own role checks, so it cannot drift from them."""
+    out: dict[tuple[str, str], str] = {}
+    for r in routes:
+        if not isinstance(r, APIRoute) or not r.include_in_schema:
+            continue
+        roles = _access_of(r.dependant)
+        if roles is None or not roles or role in roles:
+            out.update({(m, r.path): r.name for m in sorted(r.methods)})
+    return [(name, m, path) for (m, path), name in out.items()]
 
 
 AnyKey = Annotated[KeyRecord, Depends(caller)]
 Searcher = Annotated[KeyRecord, require("examiner", "bureau")]
 Reader = Annotated[KeyRecord, require("examiner", "bureau")]
 Examiner = Annotated[KeyRecord, require("examiner")]
+CaseReader = Annotated[KeyRecord, require("examiner", "auditor")]
 Bureau = Annotated[KeyRecord, require("bureau")]
 Auditor = Annotated[KeyRecord, require("auditor")]
 Admin = Annotated[KeyRecord, require("admin")]

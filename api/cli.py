@@ -210,7 +210,8 @@ def purge_cmd(
         r = purge(db, lambda fn: fn(st), Path(store),
                   Retention(job_days=job_retention_days, image_days=image_retention_days,
                             orphan_grace_s=orphan_grace), time.time())
-    typer.echo(f"purged {len(r.jobs)} jobs, {len(r.images)} image files, {len(r.orphans)} orphan files")
+    typer.echo(f"purged {len(r.jobs)} jobs, {len(r.images)} image files, {len(r.orphans)} orphan files, "
+               f"{len(r.searches)} searches without conclusions")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,8 +1,9 @@
 """The service's own SQLite file, ``api.sqlite``, beside the gallery in the store folder.
 
 It holds what only the HTTP service needs and the gallery store does not know about:
-API keys (hashes only), the owning bureau and access rule of each subject, and batch
-jobs with their probes and results.  (The audit log is the store's, in
+API keys (hashes only), the owning bureau and access rule of each subject, batch
+jobs with their probes and results, and the examiners' searches with the conclusions
+recorded on them (:mod:`api.conclusions`).  (The audit log is the store's, in
 ``gallery.sqlite``: :mod:`indexer.audit`.)  The schema is built by numbered
 migrations (:data:`MIGRATIONS`); a file written by a newer build is refused
 (:class:`~indexer.errors.StoreVersionError`).  WAL mode, one
@@ -78,6 +79,30 @@ CREATE TABLE IF NOT EXISTS job_items (
 INSERT OR IGNORE INTO meta VALUES ('schema_version', '1');
 """
 
+_CASEWORK = """
+CREATE TABLE searches (
+    id TEXT PRIMARY KEY,
+    bureau TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    case_ref TEXT NOT NULL DEFAULT '',
+    result TEXT NOT NULL
+);
+CREATE INDEX searches_bureau_case ON searches(bureau, case_ref, created);
+CREATE TABLE conclusions (
+    id INTEGER PRIMARY KEY,
+    search_id TEXT NOT NULL REFERENCES searches(id),
+    subject TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    conclusion TEXT NOT NULL CHECK (conclusion IN ('identification', 'exclusion', 'inconclusive')),
+    note TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('initial', 'verification')),
+    UNIQUE (search_id, subject, key_id)
+);
+CREATE INDEX conclusions_pair ON conclusions(search_id, subject, created);
+"""
+
 #: Numbered migrations (``PRAGMA user_version``, :mod:`indexer.migrations`).
 MIGRATIONS: list[Migration] = [
     (1, _SCHEMA),
@@ -86,6 +111,9 @@ MIGRATIONS: list[Migration] = [
     # the audit log moved to gallery.sqlite (indexer.audit: one log for CLI and API); the old
     # chain waits in audit_legacy until api.audit.carry_over_legacy copies it there and drops it
     (3, "ALTER TABLE audit RENAME TO audit_legacy;"),
+    # the examiners' workbench (api.conclusions): each search remembered, and the ACE-V
+    # conclusions recorded on its candidates
+    (4, _CASEWORK),
 ]
 SCHEMA_VERSION = latest(MIGRATIONS)
 

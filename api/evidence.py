@@ -1,25 +1,21 @@
 """Evidence PNG: probe and gallery print side by side, paired minutiae drawn and linked.
 
-Examiners would rather look than read.  The probe is run through the fingerprint
-pipeline (its 500-ppi image and template); the gallery side is the sample's source
-image (the file named by the sample's ``source``, checked against its SHA-256) scaled to
-the template's 500-ppi frame.  When that file cannot be read or has changed, the
-gallery minutiae are drawn on a blank canvas of the template's size and the header
-says so.
+Examiners would rather look than read.  The pieces are :mod:`api.comparison`'s (the
+probe's 500-ppi extraction, the subject's best sample, the gallery print read back from
+its source file and checked against its SHA-256); this module only draws them.  When
+the gallery file cannot be read or has changed, the gallery minutiae are drawn on a
+blank canvas of the template's size and the header says so.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from matcher.errors import LocardError
-
-from .extraction import Limits, check_image
+from .comparison import best_finger_match, gallery_print, probe_extraction
+from .extraction import Limits
 
 GAP = 24
 LINE = 20
@@ -34,27 +30,6 @@ class EvidenceImage:
     pairs: int
     gallery_image: str
     """``source`` or ``blank`` (source unreachable or changed)."""
-
-
-def _gallery_image(sample, template) -> tuple[np.ndarray | None, str]:
-    """The gallery print in the template's 500-ppi frame, or None with why."""
-    src = Path(sample.source) if sample.source else None
-    if src is None or not src.is_file():
-        return None, "gallery image not reachable"
-    try:
-        data = src.read_bytes()
-    except OSError:
-        return None, "gallery image not readable"
-    want = sample.metadata.get("image_sha256", sample.sha256)
-    if hashlib.sha256(data).hexdigest() != want:
-        return None, "gallery image changed since enrolment (SHA-256 differs)"
-    try:
-        from matcher.imageio import decode_image
-
-        pixels = decode_image(data).pixels
-    except LocardError:
-        return None, "gallery image not decodable"
-    return cv2.resize(pixels, (template.width, template.height), interpolation=cv2.INTER_AREA), "source"
 
 
 def _draw_minutiae(img: np.ndarray, m, dx: int, dy: int, paired: dict[int, tuple]) -> None:
@@ -105,34 +80,15 @@ def make_evidence(probe_bytes: bytes, ppi: float, finger_position: int, samples,
     ``samples``: the subject's stored samples with templates.  Raises typed locard errors
     for an unusable probe.
     """
-    from matcher.fingerprint import Template, compare, run_pipeline
-
-    from .extraction import UnprocessableImage
-
-    pixels = check_image(probe_bytes, limits, ppi)
-    try:
-        ext = run_pipeline(pixels, ppi)
-    except LocardError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a bad input is never a 5xx
-        raise UnprocessableImage(f"the image could not be processed ({type(exc).__name__})") from None
-    candidates = [s for s in samples if s.modality == "finger"
-                  and (sample_id is None or s.id == sample_id)
-                  and (not finger_position or s.finger_position in (0, finger_position))]
-    if not candidates:
+    ext = probe_extraction(probe_bytes, ppi, limits)
+    match = best_finger_match(ext, samples, finger_position, sample_id)
+    if match is None:
         return None
-    best = None
-    for s in candidates:
-        t = Template.from_bytes(s.template)
-        r = compare(ext.template, t)
-        if best is None or r.score > best[1].score:
-            best = (s, r, t)
-    s, r, t = best
-    gallery, how = _gallery_image(s, t)
+    s, t, pairs = match.sample, match.template, match.pairs
+    gallery, how = gallery_print(s, t)
     header = [f"left: probe   right: subject {s.subject}, sample {s.id}",
-              f"score {r.score:.3f}, {len(r.pairs)} paired minutiae (linked)"]
+              f"score {match.score:.3f}, {len(pairs)} paired minutiae (linked)"]
     header += (["gallery: its source image"] if gallery is not None
                else [f"NOTE: {how};", "gallery minutiae drawn on a blank canvas"])
-    png = render(ext.image, ext.template, gallery, t, np.asarray(r.pairs).reshape(-1, 2), header,
-                 warn=gallery is None)
-    return EvidenceImage(png, s.id, float(r.score), len(r.pairs), "source" if gallery is not None else "blank")
+    png = render(ext.image, ext.template, gallery, t, pairs, header, warn=gallery is None)
+    return EvidenceImage(png, s.id, match.score, len(pairs), "source" if gallery is not None else "blank")

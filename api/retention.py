@@ -7,6 +7,9 @@ What expires (``locard serve --job-retention-days N --image-retention-days M``, 
   more than ``N`` days ago is deleted with its results (``jobs``, ``job_items``) and
   its probe folder ``api-jobs/<job>/``.  Default 30 days; queued and running jobs never
   expire.
+- **Searches** (kept for the workbench, :mod:`api.conclusions`): one that no examiner
+  concluded on expires like a finished batch job, ``N`` days after it was made; one
+  with a conclusion is a case record and is kept, like the audit log.
 - **Enrolled images**: only with ``M`` set (default: never).  The image file of a sample
   under ``api-images/`` is deleted ``M`` days after the newest sample that names it
   was enrolled.  The samples and templates stay (search, verify and the audit log are
@@ -35,6 +38,7 @@ from typing import TypeVar
 from indexer.store import GalleryStore, checkpoint
 from indexer.store_files import StoreFile, files_under, key_in_source, named_files, remove_unnamed
 
+from .conclusions import expire_searches
 from .database import ApiDatabase
 from .extraction import IMAGES_DIR
 from .jobs import JOBS_DIR
@@ -73,6 +77,7 @@ class PurgeReport:
     """What one purge deleted."""
 
     jobs: list[str] = field(default_factory=list)
+    searches: list[str] = field(default_factory=list)
     images: list[Path] = field(default_factory=list)
     orphans: list[Path] = field(default_factory=list)
 
@@ -155,6 +160,7 @@ def purge(db: ApiDatabase, on_gallery: OnGallery, store: Path, policy: Retention
     report = PurgeReport()
     if policy.job_days is not None:
         report.jobs = expire_jobs(db, store, now - policy.job_days * DAY_S)
+        report.searches = expire_searches(db, now - policy.job_days * DAY_S)
     if policy.image_days is not None:
         report.images = on_gallery(lambda st: expire_images(st, now - policy.image_days * DAY_S))
 
@@ -215,9 +221,9 @@ class RetentionSweeper:
         while not self._stop.is_set():
             try:
                 r = self._sweep()
-                if r.jobs or r.images or r.orphans:
-                    log.warning("retention: %d jobs, %d images, %d orphan files deleted",
-                                len(r.jobs), len(r.images), len(r.orphans))
+                if r.jobs or r.searches or r.images or r.orphans:
+                    log.warning("retention: %d jobs, %d searches, %d images, %d orphan files deleted",
+                                len(r.jobs), len(r.searches), len(r.images), len(r.orphans))
             except Exception:  # noqa: BLE001 - a failed sweep is retried at the next interval
                 log.exception("retention sweep failed")
             self._stop.wait(self.interval_s)

@@ -107,7 +107,9 @@ class CandidateOut(BaseModel):
 
 
 class SearchOut(BaseModel):
-    search_id: str = Field(description="Id of this search, recorded in its audit log entry (request_id)")
+    search_id: str = Field(description="Id of this search, recorded in its audit log entry (request_id); "
+                                       "GET /v1/searches/{search_id} reads it again")
+    case: str = Field("", description="The caller's case reference, as sent")
     calibrated: bool
     fmr: float
     threshold: float | None
@@ -135,6 +137,120 @@ class VerifyOut(BaseModel):
     score: float = Field(description="Fused score (sum of -log10 FMR of the best comparison per probe image)")
     match: bool | None
     comparisons: list[ComparisonOut]
+
+
+# -- compare and conclusions (the examiners' workbench) -------------------------------------------
+class MinutiaOut(BaseModel):
+    x: float = Field(description="Column, pixels of the side's 500-ppi frame")
+    y: float = Field(description="Row, pixels of the side's 500-ppi frame")
+    direction: float = Field(description="Radians in [0, 2 pi), image axes (y down)")
+    type: int = Field(description="1 ridge ending, 2 bifurcation")
+    quality: int = Field(ge=0, le=100)
+
+
+class SideOut(BaseModel):
+    """One side (probe or gallery) of a comparison, in the frame the template was made in."""
+
+    width: int = Field(description="Pixels (the image_png's width)")
+    height: int
+    ppi: float | None = Field(description="500 for fingerprints (rescaled); null for face crops")
+    image_png: str | None = Field(description="Base64 PNG of the image (gray print at 500 ppi, or the aligned "
+                                              "face crop); null when it cannot be shown, see image_note")
+    image_note: str | None = Field(None, description="Why image_png is null (e.g. the gallery image changed)")
+    enhanced_png: str | None = Field(None, description="Base64 PNG of the enhanced ridges (fingerprints only)")
+    enhanced_note: str | None = Field(None, description="Why enhanced_png is null, for a fingerprint")
+    minutiae: list[MinutiaOut] = Field([], description="Empty for faces; pairs index into this list")
+
+
+class CompareOut(BaseModel):
+    subject: str
+    sample_id: int = Field(description="The subject's sample compared (the best-scoring one unless given)")
+    modality: Modality
+    score: float = Field(description="Raw 1:1 score (fingerprint 0-1, face cosine -1..1)")
+    log_fmr: float = Field(description="-log10 FMR of the score, from the matcher's calibration")
+    decision_fmr_1e3: bool = Field(description="log_fmr reaches the threshold at FMR 0.1 % (3.0)")
+    probe: SideOut
+    gallery: SideOut
+    pairs: list[tuple[int, int]] = Field(description="Paired minutiae (probe index, gallery index); empty for faces")
+
+
+ConclusionValue = Literal["identification", "exclusion", "inconclusive"]
+ConclusionStatus = Literal["pending", "verified", "disagreement"]
+
+
+class StoredSearch(SearchOut):
+    """A search as it was answered, with who made it and when (candidates no longer visible left out)."""
+
+    created: float = Field(description="Time of the search (s since the epoch)")
+    examiner: str = Field(description="Key id that searched")
+    bureau: str = Field(description="Bureau of that key")
+
+
+class ConclusionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str = Field(min_length=1, max_length=200, description="A candidate of the search")
+    conclusion: ConclusionValue
+    note: str = Field("", max_length=2000)
+
+
+class ConclusionOut(BaseModel):
+    id: int
+    search_id: str
+    case: str
+    subject: str
+    examiner: str = Field(description="Key id of the examiner")
+    conclusion: ConclusionValue
+    note: str
+    created_at: float = Field(description="s since the epoch")
+    kind: Literal["initial", "verification"] = Field(
+        description="initial: the first on this candidate of this search; verification: a later one by another key")
+    status: ConclusionStatus = Field(description="Status of the candidate's conclusions now (see CandidateConclusions)")
+
+
+class CandidateConclusions(BaseModel):
+    """Conclusions on one candidate of one search, as the caller may see them.
+
+    Blind verification: an examiner sees only their own conclusion until they have
+    recorded one on this candidate, then all of them; auditors see all.
+    """
+
+    search_id: str
+    case: str
+    subject: str
+    status: ConclusionStatus | None = Field(description=(
+        "null: no conclusion yet; pending: one conclusion, awaiting verification by another examiner; "
+        "verified: another examiner recorded the same conclusion; disagreement: conclusions differ "
+        "(flagged for review)"))
+    awaiting_verification: bool = Field(description="Status is pending (one conclusion, by someone)")
+    concluded_by_you: bool = Field(description="The calling key has recorded a conclusion on this candidate")
+    conclusions: list[ConclusionOut] = Field(description="Oldest first; see the blind rule")
+
+
+class SearchConclusions(BaseModel):
+    search_id: str
+    case: str
+    candidates: list[CandidateConclusions] = Field(description="One per candidate still visible, in rank order")
+
+
+class ConclusionPage(BaseModel):
+    items: list[CandidateConclusions] = Field(description="Candidates with at least one conclusion, by case, then time")
+    offset: int
+    limit: int
+    total: int
+
+
+class OperationOut(BaseModel):
+    name: str = Field(description="Operation id (the route's name, e.g. search, compare, record_conclusion)")
+    method: str
+    path: str = Field(description="Path template, e.g. /v1/searches/{search_id}/conclusions")
+
+
+class WhoAmI(BaseModel):
+    key_id: str
+    role: Role
+    bureau: str
+    scope: Literal["bureau", "global"]
+    operations: list[OperationOut] = Field(description="The operations this key's role may call")
 
 
 # -- keys and audit ------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from matcher.errors import LocardError
 from . import schemas as S
 from .access import AccessRule, AccessRules
 from .audit import carry_over_legacy, forget_deleted, open_log
+from .conclusions import Casework
 from .database import ApiDatabase
 from .extraction import Limits, enrol_image, final_path, image_path, keep_image, probe, sample_hash, worker_init
 from .gallery import Gallery
@@ -98,6 +99,7 @@ class QueryService:
         carry_over_legacy(self.db, self.audit)
         self.audit.anchor()  # an unusable key or anchor file fails here, at start, not in a request
         self.gallery = Gallery(config.store, shortlist=config.shortlist)
+        self.casework = Casework(self.db, self.audit, self.access)
         self.extract_limiter = anyio.CapacityLimiter(max(config.extract_threads, config.extract_processes))
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -436,12 +438,14 @@ class QueryService:
         return res
 
 
-    async def search(self, caller: KeyRecord, images: list[ImageInput], top: int, fmr: float) -> S.SearchOut:
+    async def search(self, caller: KeyRecord, images: list[ImageInput], top: int, fmr: float,
+                     case: str = "") -> S.SearchOut:
         try:
             probes, outcomes, used = await self.probes(images)
         except Problem as exc:  # no usable probe: the attempt is recorded all the same
             await run_sync(self.audit.append, {**_who(caller), "action": "search", "probes": [im.sha256 for im in images],
-                                               "top": top, "fmr": fmr, "outcome": f"failed: {exc.status}"})
+                                               "top": top, "fmr": fmr, "case": case,
+                                               "outcome": f"failed: {exc.status}"})
             raise
         # map the searcher's probe index back to the image index
         cands, result, visible = await self.identify(caller, probes, top, fmr)
@@ -451,24 +455,20 @@ class QueryService:
         request_id = "srch_" + secrets.token_hex(8)  # not the audit sequence number: that would count others' work
         await run_sync(self.audit.append, {
             **_who(caller), "action": "search", "request_id": request_id, "probes": [o.image_sha256 for o in outcomes],
-            "top": top, "fmr": fmr,
+            "top": top, "fmr": fmr, "case": case,
             "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
-        return S.SearchOut(search_id=request_id, calibrated=result.calibrated, fmr=fmr, threshold=result.threshold,
-                           gallery_subjects=visible,
-                           expected_fpir=expected_fpir(fmr, visible) if result.calibrated else None,
-                           probes=outcomes, candidates=cands)
+        out = S.SearchOut(search_id=request_id, case=case, calibrated=result.calibrated, fmr=fmr,
+                          threshold=result.threshold, gallery_subjects=visible,
+                          expected_fpir=expected_fpir(fmr, visible) if result.calibrated else None,
+                          probes=outcomes, candidates=cands)
+        await run_sync(self.casework.remember, caller, out)  # so it can be reopened and concluded on
+        return out
 
     # -- verify -------------------------------------------------------------------------------
     async def verify(self, caller: KeyRecord, images: list[ImageInput], subject: str | None,
                      other: ImageInput | None, fmr: float) -> S.VerifyOut:
         if subject is not None:
-            rule = await run_sync(self.access.get, subject)
-            if not rule.visible_to(caller.bureau):
-                raise _not_found(subject)
-            try:
-                gallery = await self.gallery.acall(self.gallery.samples_with_templates(subject))
-            except KeyError:
-                raise _not_found(subject) from None
+            gallery = await self._visible_samples(caller, subject)
             probes, outcomes, used = await self.probes(images)
             comps = await self._off_loop(_compare_with_samples, probes, used, gallery)
         else:
@@ -491,17 +491,21 @@ class QueryService:
                            score=score, match=None if threshold is None else bool(comps and score >= threshold),
                            comparisons=comps)
 
-    # -- evidence -----------------------------------------------------------------------------
-    async def evidence(self, caller: KeyRecord, image: ImageInput, subject: str, sample_id: int | None):
-        from .evidence import make_evidence
-
+    # -- evidence and compare -----------------------------------------------------------------
+    async def _visible_samples(self, caller: KeyRecord, subject: str) -> list:
+        """The subject's samples with their templates; 404 (as for a missing one) if the caller may not see it."""
         rule = await run_sync(self.access.get, subject)
         if not rule.visible_to(caller.bureau):
             raise _not_found(subject)
         try:
-            samples = await self.gallery.acall(self.gallery.samples_with_templates(subject))
+            return await self.gallery.acall(self.gallery.samples_with_templates(subject))
         except KeyError:
             raise _not_found(subject) from None
+
+    async def evidence(self, caller: KeyRecord, image: ImageInput, subject: str, sample_id: int | None):
+        from .evidence import make_evidence
+
+        samples = await self._visible_samples(caller, subject)
         ev = await self._off_loop(make_evidence, image.data, image.ppi, image.finger_position, samples,
                                   self.config.limits, sample_id)
         if ev is None:
@@ -512,6 +516,31 @@ class QueryService:
                                            "probes": [image.sha256], "sample": ev.sample_id,
                                            "score": round(ev.score, 4)})
         return ev
+
+    async def compare(self, caller: KeyRecord, image: ImageInput, subject: str, sample_id: int | None) -> S.CompareOut:
+        """Probe and the subject's best (or given) sample of the image's modality, as data for the page."""
+        from .comparison import compare_face, compare_fingerprint
+
+        samples = await self._visible_samples(caller, subject)
+        limits = self.config.limits
+        who = {**_who(caller), "action": "compare", "subject": subject, "probes": [image.sha256],
+               "modality": image.modality}
+        try:
+            if image.modality == "finger":
+                out = await self._off_loop(compare_fingerprint, image.data, image.ppi, image.finger_position,
+                                           samples, limits, sample_id)
+            else:
+                out = await self._off_loop(compare_face, image.data, samples, limits, sample_id)
+        except LocardError as exc:
+            await run_sync(self.audit.append, {**who, "outcome": f"failed: {type(exc).__name__}"})
+            raise
+        if out is None:
+            raise Problem(404, f"subject {subject!r} has no {image.modality} sample"
+                               f"{'' if sample_id is None else f' {sample_id}'} to compare with this probe",
+                          type_=TYPE_BASE + "not-found")
+        await run_sync(self.audit.append, {**who, "sample": out.sample_id, "score": round(out.score, 4),
+                                           "pairs": len(out.pairs), "gallery_image": out.gallery.image_note or "source"})
+        return out
 
 
 def _discard(store, pending: list[Path]) -> None:

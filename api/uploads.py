@@ -46,6 +46,19 @@ async def read_images(service: QueryService, fingerprints: list[UploadFile] | No
     return out
 
 
+async def read_probe(service: QueryService, fingerprint: UploadFile | None, face: UploadFile | None,
+                     finger_position: int, ppi: float) -> ImageInput:
+    """The one probe image of a 1:1 request: a ``fingerprint`` or a ``face`` file part, not both."""
+    if (fingerprint is None) == (face is None):
+        raise Problem(422, "send exactly one probe image: a 'fingerprint' or a 'face' file part",
+                      type_=TYPE_BASE + "invalid-request")
+    f, part, modality = (fingerprint, "fingerprint", "finger") if fingerprint is not None else (face, "face", "face")
+    image = ImageInput(part, 0, f.filename or "", await read_upload(service, f, part, 0), modality,
+                       finger_position if modality == "finger" else 0, ppi)
+    check_pixel_budget([image], service.config.limits.max_request_pixels)
+    return image
+
+
 def parse_shared(value: str) -> tuple[str, ...] | None:
     """``all`` -> None (every bureau); ``none`` -> () (the owner only); else a comma-separated list."""
     value = value.strip()

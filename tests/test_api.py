@@ -194,6 +194,13 @@ def _routes(w: World):
         ("POST", "/v1/verify/images", {"files": [("image_a", fp("0001_3")), ("image_b", fp("0001_4"))]},
          {"examiner"}, 200),
         ("POST", "/v1/evidence", {**probe, "data": {"subject": w.public}}, {"examiner"}, 200),
+        ("POST", "/v1/compare", {**probe, "data": {"subject": w.public}}, {"examiner"}, 200),
+        ("GET", "/v1/searches/srch_unknown", {}, {"examiner"}, 404),
+        ("POST", "/v1/searches/srch_unknown/conclusions",
+         {"json": {"subject": w.public, "conclusion": "identification"}}, {"examiner"}, 404),
+        ("GET", "/v1/searches/srch_unknown/conclusions", {}, {"examiner", "auditor"}, 404),
+        ("GET", "/v1/conclusions", {}, {"examiner", "auditor"}, 200),
+        ("GET", "/v1/whoami", {}, set(ROLES), 200),
         ("POST", "/v1/jobs", probe, {"bureau"}, 202),
         ("POST", "/v1/jobs/manifest", {"json": {"probes": [{"path": "x.png"}]}}, {"bureau"}, 422),
         ("GET", "/v1/jobs/job_unknown", {}, {"bureau"}, 404),
@@ -208,6 +215,13 @@ def _routes(w: World):
     ]
 
 
+def _concrete(w: World, method: str, path: str) -> str:
+    """The matrix's path for a schema path template."""
+    return (path.replace("{subject_id}", w.public if "access" in path or method == "get" else "sub_doesnotexist")
+            .replace("{job_id}", "job_unknown").replace("{search_id}", "srch_unknown")
+            .replace("{key_id}", "000000000000"))
+
+
 def test_role_matrix(world):
     """Every route x every role x no key: 401 without a key, 403 with the wrong role."""
     routes = _routes(world)
@@ -215,12 +229,10 @@ def test_role_matrix(world):
     schema_paths = world.client.get("/openapi.json").json()["paths"]
     for path, ops in schema_paths.items():
         for method in ops:
-            concrete = (path.replace("{subject_id}", world.public if "access" in path or method == "get" else
-                                     "sub_doesnotexist").replace("{job_id}", "job_unknown")
-                        .replace("{key_id}", "000000000000"))
             if path == "/v1/health":
                 continue
-            assert (method.upper(), concrete) in paths, f"route {method.upper()} {path} is missing from the matrix"
+            assert (method.upper(), _concrete(world, method, path)) in paths, \
+                f"route {method.upper()} {path} is missing from the matrix"
     failures = []
     for method, path, kw, allowed, ok_status in routes:
         r = world.client.request(method, path, **kw)
@@ -232,6 +244,18 @@ def test_role_matrix(world):
             if r.status_code != want:
                 failures.append(f"{method} {path} as {role}: {r.status_code} (wanted {want}) {r.text[:200]}")
     assert not failures, "\n".join(failures)
+
+
+def test_whoami_lists_exactly_what_the_role_may_call(world):
+    """The workbench shows what /v1/whoami lists: it must be what the role checks let through."""
+    schema_paths = world.client.get("/openapi.json").json()["paths"]
+    template = {(m.upper(), _concrete(world, m, p)): p for p, ops in schema_paths.items() for m in ops}
+    for role in ROLES:
+        me = world.client.get("/v1/whoami", headers=world.h("FR", role)).json()
+        assert (me["role"], me["bureau"], me["scope"]) == (role, "FR", "bureau")
+        listed = {(o["method"], o["path"]) for o in me["operations"]}
+        allowed = {(m, template[(m, p)]) for m, p, _, roles, _ in _routes(world) if role in roles}
+        assert listed == allowed | {("GET", "/v1/health")}, role
 
 
 # -- bureaus ----------------------------------------------------------------------------------------
