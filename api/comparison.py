@@ -218,7 +218,7 @@ def compare_face(data: bytes, samples, limits: Limits, sample_id: int | None = N
     gallery_crop = None
     if raw is not None:
         try:
-            g = _face(decode_image(raw, color=True))
+            g = _face(decode_image(raw, color=True).pixels)
             gallery_crop, how = (g[1], "source") if g is not None else (None, "no face found in the gallery image")
         except LocardError:
             how = "gallery image not decodable"
