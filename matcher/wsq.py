@@ -11,6 +11,12 @@ That costs a process start per image (~40-70 ms here) on top of the decode itsel
 
 The frame header (marker ``0xFFA2``) is read here in Python, so the caller can apply its
 size limits before anything is decoded.
+
+Encoding (:func:`encode`) runs the same package's NBIS encoder in this process: its input is
+an array locard made, not bytes from outside.  Its bit rate is fixed inside the extension
+(the ``wsq`` package passes no rate through): on the FVC2002 B sets it gives 0.50-0.55 bits
+per pixel, a compression ratio of 14.6-15.9 : 1 (benchmarks/README.md, "WSQ"), about the
+15 : 1 national archives keep prints at.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CorruptImageError, UnsupportedFormatError
+from .errors import CorruptImageError, ImageError, ImageTooSmallError, UnsupportedFormatError
 
 #: Start of image; every WSQ file begins with it.
 SOI = b"\xff\xa0"
@@ -32,6 +38,13 @@ _EOI, _SOF, _SOB = 0xFFA1, 0xFFA2, 0xFFA3
 _SEGMENTS = frozenset({0xFFA2, 0xFFA3, 0xFFA4, 0xFFA5, 0xFFA6, 0xFFA7, 0xFFA8})
 #: Seconds a child decoder may take (a 4000 x 4000 print decodes in well under 2 s).
 DECODE_TIMEOUT_S = 30.0
+#: Smallest side the encoder takes, pixels: below it NBIS's encoder overflows its own output
+#: buffer and refuses (measured: 16 x 16 and 24 x 24 fail, 31 x 40 and 32 x 32 work).
+MIN_ENCODE_SIDE = 32
+#: Largest side a WSQ frame header can state (16 bits).
+MAX_SIDE = 65535
+#: Bit rate handed to the encoder; the extension ignores it (see the module docstring).
+_BITRATE = 0.75
 
 # Runs in the child: argv[1] is the folder holding the _wsq extension.
 _CHILD = ("import sys; sys.path.insert(0, sys.argv[1]); import _wsq\n"
@@ -102,3 +115,41 @@ def decode(data: bytes, *, timeout_s: float = DECODE_TIMEOUT_S) -> np.ndarray:
     if len(out) != 8 + w * h:
         raise CorruptImageError(f"WSQ decoder gave {len(out) - 8} bytes for a {w}x{h} image")
     return np.frombuffer(out, np.uint8, offset=8).reshape(h, w).copy()
+
+
+def encode(pixels: np.ndarray) -> bytes:
+    """Encode an 8-bit gray image as WSQ (NBIS encoder, fixed bit rate, ~15 : 1 on prints).
+
+    Parameters
+    ----------
+    pixels : (H, W) uint8 array
+        Each side :data:`MIN_ENCODE_SIDE` to :data:`MAX_SIDE` pixels.
+
+    Returns
+    -------
+    bytes
+        A WSQ stream starting with :data:`SOI`; it states no resolution (the container does).
+
+    Raises
+    ------
+    ImageTooSmallError
+        A side below :data:`MIN_ENCODE_SIDE`.
+    UnsupportedFormatError
+        The ``wsq`` package is not installed.
+    ImageError
+        Not a 2-D uint8 array, a side above :data:`MAX_SIDE`, or the encoder refused it.
+    """
+    if not isinstance(pixels, np.ndarray) or pixels.ndim != 2 or pixels.dtype != np.uint8:
+        raise ImageError(f"WSQ encodes (H, W) uint8 gray arrays, not {getattr(pixels, 'shape', type(pixels))}")
+    h, w = pixels.shape
+    if min(h, w) < MIN_ENCODE_SIDE:
+        raise ImageTooSmallError(f"image is {w}x{h} pixels; the WSQ encoder needs each side >= {MIN_ENCODE_SIDE}")
+    if max(h, w) > MAX_SIDE:
+        raise ImageError(f"image is {w}x{h} pixels; a WSQ frame holds at most {MAX_SIDE} per side")
+    _extension_folder()
+    import _wsq
+
+    try:
+        return bytes(_wsq.compress(np.ascontiguousarray(pixels).tobytes(), h, w, _BITRATE))
+    except Exception as exc:  # noqa: BLE001 - the extension raises a bare Exception with its error code
+        raise ImageError(f"the WSQ encoder refused this {w}x{h} image: {exc}") from None
