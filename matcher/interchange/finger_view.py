@@ -40,7 +40,7 @@ from ..fingerprint.template import Template, block_mask
 from .record_codec import (CORE_DELTA_BLOCK, MAX_COORDINATE, RECORD_MINUTIA_DTYPE, RIDGE_COUNT_BLOCK, Edition,
                            ExtendedBlock, MinutiaeRecordError, angle_codes, decode_core_delta, recode_core_delta)
 
-#: Resolutions the standards write in px/cm, by the ppi meant (197 px/cm is 500 ppi). the standards write for 500 ppi and its kin: px/cm -> the ppi meant.
+#: Resolutions the standards write in px/cm, by the ppi meant (197 px/cm is 500 ppi).
 _ROUND_PPI = (250.0, 300.0, 333.0, 500.0, 600.0, 1000.0, 1200.0, 2000.0)
 #: Margin around the minutiae's convex hull taken as print area when a record has no mask,
 #: pixels at 500 ppi: Cappelli et al.'s MCC ("ConvHull(T, omega)", omega = 50 px at 500 ppi).

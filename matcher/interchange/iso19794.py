@@ -70,7 +70,15 @@ def read_template(data: bytes) -> list[FingerView]:
         An edition this build does not read (ANSI 378-2009/AM1 ``035``, others).
     """
     data = bytes(data)
-    return _PARSERS[detect_edition(data)](data)
+    edition = detect_edition(data)
+    try:
+        return _PARSERS[edition](data)
+    except MinutiaeRecordError as exc:
+        if edition != Edition.ANSI_2009:
+            raise
+        # ANSI 2009 was chosen because the record is no consistent ISO 2011: say both
+        raise MinutiaeRecordError(f"'030' record: its representation lengths do not add up as ISO/IEC "
+                                  f"19794-2:2011's must, and read as ANSI/INCITS 378-2009: {exc}") from exc
 
 
 def read_iso19794_2(data: bytes) -> list[FingerView]:
@@ -255,7 +263,7 @@ def _parse_2011(data: bytes) -> list[FingerView]:
         length = r.u32("representation length")
         if length < _MIN_REPRESENTATION_2011:
             raise MinutiaeRecordError(f"{what}: length {length}, at least {_MIN_REPRESENTATION_2011}")
-        v = r.sub(length - 4, what)
+        v = r.sub(length - 4, f"representation {k}")
         captured_at = v.take(9, "capture date and time")
         technology, vendor, device = v.u8("device technology"), v.u16("device vendor"), v.u16("device type")
         n_quality = v.u8("quality block count")

@@ -114,9 +114,9 @@ class ByteReader:
         return int.from_bytes(self.take(4, field), "big")
 
     def sub(self, n: int, what: str) -> "ByteReader":
-        """A reader over the next ``n`` bytes (which this one skips)."""
+        """A reader over the next ``n`` bytes (which this one skips), for the part ``what``."""
         self.need(n, what)
-        out = ByteReader(self.data, what, self.pos, self.pos + n)
+        out = ByteReader(self.data, f"{self.what}, {what}", self.pos, self.pos + n)
         self.pos += n
         return out
 
@@ -163,7 +163,7 @@ def read_minutiae(r: ByteReader, count: int, size: int, edition: Edition) -> np.
 def read_extended(r: ByteReader) -> tuple[ExtendedBlock, ...]:
     """The extended data length and its blocks (type, length including the 4-byte block header, data)."""
     total = r.u16("extended data length")
-    blocks = r.sub(total, f"{r.what}: extended data")
+    blocks = r.sub(total, "extended data")
     out = []
     while blocks.remaining:
         kind = blocks.u16("extended block type")
