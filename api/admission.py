@@ -61,7 +61,7 @@ class KeyAdmission:
         key = next((v for k, v in scope.get("headers", ()) if k == KEY_HEADER.lower().encode()), b"")
         record = await run_sync(authenticate, self.db, key.decode("latin-1")) if key else None
         if record is None:
-            return await self.app(_without_body(scope), _empty_body(), send)
+            return await self.app(_without_body(scope), _empty_body(receive), send)
         if scope.get("method") != "POST" or not IMAGE_ROUTES.match(scope.get("path", "")):
             return await self.app(scope, receive, send)
         if self._in_flight[record.id] >= self.max_concurrent:
@@ -81,18 +81,22 @@ def _without_body(scope: dict) -> dict:
     return {**scope, "headers": headers}
 
 
-def _empty_body():
-    """``receive`` of a request whose body is not read: one empty body, then a disconnect."""
+def _empty_body(receive):
+    """``receive`` of a request whose body is not read: one empty body, then only the client's real
+    disconnect.  (A made-up disconnect made streamed answers, static files, stop at once: 200 with
+    no body.)  Only a streamed answer asks again; the body chunks it would meet are dropped."""
     sent = False
 
-    async def receive():
+    async def empty():
         nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": b"", "more_body": False}
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        while (message := await receive())["type"] != "http.disconnect":
+            pass
+        return message
 
-    return receive
+    return empty
 
 
 async def _too_many(send, path: str, limit: int) -> None:

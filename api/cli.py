@@ -9,6 +9,7 @@ carries over the entries older builds kept in ``api.sqlite``.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import typer
@@ -59,6 +60,33 @@ def _log(store: str, key_file: str | None, *, writing: bool = True):
     return db, log
 
 
+class RedactKeys(logging.Filter):
+    """Takes the secret out of any key a client put where it does not belong (a URL's query) before
+    a log line is written; the routes read keys from the X-API-Key header only, never logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from .keys import redact_keys
+
+        if isinstance(record.args, tuple):  # uvicorn's access formatter reads its fields from args
+            record.args = tuple(redact_keys(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact_keys(record.msg)
+        return True
+
+
+def make_server(app, host: str, port: int, log_level: str):
+    """The uvicorn server of ``locard serve``: its access log lines (client, method, path, status:
+    no headers, no body) pass through :class:`RedactKeys`."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level)  # configures uvicorn's loggers
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactKeys) for f in logger.filters):
+            logger.addFilter(RedactKeys())
+    return uvicorn.Server(config)
+
+
 def serve_cmd(
     store: str = typer.Option(..., "--store", help=STORE_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -84,8 +112,6 @@ def serve_cmd(
     audit_key_file: str = _key_file_option(),
 ) -> None:
     """Run the HTTP query service (OpenAPI at /docs)."""
-    import uvicorn
-
     from .app import create_app
     from .extraction import Limits
     from .service import ServiceConfig
@@ -102,7 +128,7 @@ def serve_cmd(
                            extract_threads=extract_threads, extract_processes=extract_processes,
                            audit_key_file=Path(audit_key_file) if audit_key_file else None,
                            retention=Retention(job_days=job_retention_days, image_days=image_retention_days))
-    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
+    make_server(create_app(config), host, port, log_level).run()
 
 
 @keys_app.command("create")

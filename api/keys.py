@@ -21,6 +21,7 @@ ROLES = ("examiner", "bureau", "auditor", "admin")
 SCOPES = ("bureau", "global")
 _KEY = re.compile(r"^lk_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
 BUREAU_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_KEY_IN_TEXT = re.compile(r"lk_([0-9a-f]{12})_[A-Za-z0-9_-]{20,100}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,11 @@ def key_id_of(key: str | None) -> str | None:
     """The public id part of a presented key (never its secret); ``None`` if it is not key-shaped."""
     m = _KEY.match(key or "")
     return m[1] if m else None
+
+
+def redact_keys(text: str) -> str:
+    """``text`` with the secret of every key-shaped token in it replaced (the public id kept)."""
+    return _KEY_IN_TEXT.sub(r"lk_\1_[redacted]", text)
 
 
 def lookup(db: ApiDatabase, key_id: str) -> KeyRecord | None:
