@@ -1,8 +1,9 @@
-"""WSQ (FBI Wavelet Scalar Quantization) behind the shared image decoder.
+"""WSQ (FBI Wavelet Scalar Quantization): the shared image decoder's WSQ and :func:`matcher.wsq.encode`.
 
-The unit tests make their WSQ with the ``wsq`` package's encoder from a generated ridge
-pattern; the data-set test decodes NBIS-made WSQ files of real prints
-(``../shared/data/fingerprint/fvc2000_style_pgafis``) and skips, saying so, when absent.
+The unit tests make their WSQ with :func:`matcher.wsq.encode` from a generated ridge
+pattern; the data-set tests decode NBIS-made WSQ files of real prints
+(``../shared/data/fingerprint/fvc2000_style_pgafis``) and NIST's sample against its
+reference decode (``../shared/data/nist/jnbis_reference/wsq``), and skip, saying so, when absent.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import numpy as np
 import pytest
 
 from matcher import wsq as wsq_codec
-from matcher.errors import CorruptImageError, ImageTooLargeError, ImageTooSmallError
+from matcher.errors import CorruptImageError, ImageError, ImageTooLargeError, ImageTooSmallError
 from matcher.imageio import decode_image, sniff_format
 
 PGAFIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "fingerprint" / "fvc2000_style_pgafis"
+NIST_WSQ = Path(__file__).resolve().parents[2] / "shared" / "data" / "nist" / "jnbis_reference" / "wsq"
 
 
 def _ridges(h: int = 240, w: int = 200) -> np.ndarray:
@@ -28,12 +30,7 @@ def _ridges(h: int = 240, w: int = 200) -> np.ndarray:
 
 
 def _encode(pixels: np.ndarray) -> bytes:
-    import wsq  # noqa: F401 - registers the Pillow plugin (the encoder is used by tests only)
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(pixels, "L").save(buf, format="WSQ")
-    return buf.getvalue()
+    return wsq_codec.encode(pixels)
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +76,27 @@ def test_pixel_limit_holds_before_any_decoding(ridges_wsq, monkeypatch):
 
 
 def test_too_small_wsq_is_refused():
+    small = _ridges(40, 40)
     with pytest.raises(ImageTooSmallError):
-        decode_image(_encode(_ridges(12, 64)))
+        decode_image(_encode(small), min_side=48)
+
+
+def test_encoder_checks_its_input_and_matches_the_pillow_plugin():
+    import importlib
+
+    from PIL import Image
+
+    importlib.import_module("wsq")  # registers the Pillow plugin
+    px = _ridges()
+    buf = io.BytesIO()
+    Image.fromarray(px, "L").save(buf, format="WSQ")
+    assert wsq_codec.encode(px) == buf.getvalue()  # same NBIS encoder, same fixed rate
+    with pytest.raises(ImageTooSmallError):
+        wsq_codec.encode(px[:20])
+    with pytest.raises(ImageError):
+        wsq_codec.encode(px.astype(np.float32))
+    with pytest.raises(ImageError):
+        wsq_codec.encode(np.dstack([px, px, px]))
 
 
 @pytest.mark.parametrize("cut", [3, 6, 40, 0.5, -20])
@@ -173,3 +189,28 @@ def test_nbis_wsq_prints_extract_and_match():
         mated = compare(probes[a], gallery[b]).score
         others = [compare(probes[a], gallery[o]).score for _, o in pairs if o != b]
         assert mated > max(others), (a, mated, others)
+
+
+@needs_pgafis
+def test_encoder_compresses_real_prints_about_ten_to_one_at_300_px():
+    """The fixed rate gives 14.6-15.9 : 1 on the FVC2002 B sets (benchmarks/README.md, WSQ);
+    these smaller 300 x 300 prints carry the same ~650-byte tables, so 9-13 : 1."""
+    from PIL import Image
+
+    ratios, errors = [], []
+    for f in sorted((PGAFIS / "images").glob("*.tif"))[::10]:
+        px = np.asarray(Image.open(f).convert("L"))
+        data = wsq_codec.encode(px)
+        ratios.append(px.size / len(data))
+        errors.append(np.abs(wsq_codec.decode(data).astype(int) - px).mean())
+    assert 8 < min(ratios) and max(ratios) < 14, ratios
+    assert max(errors) < 3.5, errors
+
+
+@pytest.mark.skipif(not (NIST_WSQ / "sample.wsq").is_file(), reason=f"{NIST_WSQ} (NIST's WSQ sample) is absent")
+def test_nist_sample_decodes_pixel_exact_to_its_reference():
+    from PIL import Image
+
+    ref = np.asarray(Image.open(NIST_WSQ / "sample.png").convert("L"))
+    out = decode_image((NIST_WSQ / "sample.wsq").read_bytes())
+    assert out.pixels.shape == ref.shape == (622, 545) and np.array_equal(out.pixels, ref)
