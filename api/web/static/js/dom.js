@@ -23,8 +23,8 @@ export function fill(el, ...children) {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
-export function table(columns, rows, rowAttrs = () => ({})) {
-  return h("table", { class: "grid" },
+export function table(columns, rows, rowAttrs = () => ({}), attrs = {}) {
+  return h("table", { class: "grid", ...attrs },
     h("thead", {}, h("tr", {}, columns.map((c) => h("th", { class: c.cls }, c.label)))),
     h("tbody", {}, rows.map((r, i) => h("tr", rowAttrs(r, i), columns.map((c) => h("td", { class: c.cls }, c.cell(r, i)))))));
 }

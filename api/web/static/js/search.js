@@ -60,6 +60,7 @@ export function render(root, args, ctx) {
     if (caseRef.value.trim()) form.append("case", caseRef.value.trim());
     go.disabled = true;
     progress.hidden = false;
+    fill(out, h("p", { class: "muted empty" }, "Searching…"));
     const bar = progress.querySelector(".bar"), label = progress.querySelector(".label");
     let stage = "Sending…";
     const tick = setInterval(() => { label.textContent = `${stage} ${((performance.now() - t0) / 1000).toFixed(1)} s`; }, 100);
@@ -135,7 +136,8 @@ export function results(out, s, ctx, pageMs) {
         `${FINGERS[e.finger_position]}: ${e.pairs ? e.pairs.length : 0} paired`).join("; ") },
       { label: "Conclusion", cls: "concl", cell: () => "" },
     ], rows, (c) => ({ class: compareOk ? "link" : "", tabindex: compareOk ? 0 : null, dataset: { subject: c.subject },
-      onclick: compareOk ? () => open(c) : null, onkeydown: compareOk ? (e) => { if (e.key === "Enter") open(c); } : null }))
+      onclick: compareOk ? () => open(c) : null, onkeydown: compareOk ? (e) => { if (e.key === "Enter") open(c); } : null }),
+    { id: "candidates" })
       : notice("info", "No candidate: nobody in the gallery your bureau may see scored for this probe."));
   if (ctx.can("GET /v1/searches/{search_id}/conclusions") && rows.length) {
     get(`/v1/searches/${encodeURIComponent(s.search_id)}/conclusions`).then((sc) => {
