@@ -55,9 +55,9 @@ _MINUTIAE_RECORDS = {
 }
 # ANSI/NIST-ITL transactions (API above), loaded on first use for the same reason.
 _TRANSACTIONS = {
-    "read_transaction": ".ansi_nist", "Transaction": ".ansi_nist", "TransactionInfo": ".ansi_nist",
-    "DescriptiveText": ".ansi_nist", "FingerprintImage": ".ansi_nist", "PhotoImage": ".ansi_nist",
-    "UnreadRecord": ".ansi_nist", "MinutiaeRecord": ".ansi_nist_minutiae",
+    "read_transaction": ".ansi_nist", "Transaction": ".ansi_nist_records", "TransactionInfo": ".ansi_nist_records",
+    "DescriptiveText": ".ansi_nist_records", "FingerprintImage": ".ansi_nist_records",
+    "PhotoImage": ".ansi_nist_records", "UnreadRecord": ".ansi_nist_records", "MinutiaeRecord": ".ansi_nist_minutiae",
     "write_subject_transaction": ".ansi_nist_writer", "write_search_response": ".ansi_nist_writer",
     "read_search_response": ".ansi_nist_writer", "FingerprintSample": ".ansi_nist_writer",
     "FaceSample": ".ansi_nist_writer", "SearchCandidate": ".ansi_nist_writer",

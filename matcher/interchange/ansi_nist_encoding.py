@@ -52,6 +52,11 @@ _TEXT_ONLY_TYPES = frozenset({1, 2, 9})
 _MAX_TAG_CHARS = 16  # "99.123456789:" is 13
 
 
+def is_digits(text: str) -> bool:
+    """Whether ``text`` is ASCII digits only (``str.isdigit`` also takes '²', which ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 @dataclass(frozen=True)
 class Field:
     """One text field of a tagged record: its number and its subfields of items.
@@ -110,7 +115,7 @@ class TaggedRecord:
     def idc(self) -> int | None:
         """Information designation character (field 2), or ``None`` when absent or not a number."""
         v = self.text(2)
-        return int(v) if v is not None and v.strip().isdigit() else None
+        return int(v) if v is not None and is_digits(v.strip()) else None
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,7 @@ def _contents(type1: TaggedRecord) -> tuple[list[tuple[int, int]], list[str]]:
         raise TransactionError("Type-1 has no CNT field (1.003): the records cannot be told apart")
     warnings: list[str] = []
     head, listed = cnt.subfields[0], cnt.subfields[1:]
-    if len(head) < 2 or head[0].strip() != "1" or not head[1].strip().isdigit():
+    if len(head) < 2 or head[0].strip() != "1" or not is_digits(head[1].strip()):
         raise TransactionError(f"CNT (1.003) must start with '1<US>count', found {list(head)[:3]}")
     if len(listed) > MAX_RECORDS:
         raise TransactionTooLargeError(f"CNT lists {len(listed)} records; the limit is {MAX_RECORDS}")
@@ -254,7 +259,7 @@ def _contents(type1: TaggedRecord) -> tuple[list[tuple[int, int]], list[str]]:
         warnings.append(f"CNT says {int(head[1])} records and lists {len(listed)}; the list is followed")
     out = []
     for k, sf in enumerate(listed, 1):
-        if len(sf) < 2 or not sf[0].strip().isdigit() or not sf[1].strip().isdigit():
+        if len(sf) < 2 or not is_digits(sf[0].strip()) or not is_digits(sf[1].strip()):
             raise TransactionError(f"CNT (1.003) entry {k} is {list(sf)[:3]}, not '<type><US><IDC>'")
         out.append((int(sf[0]), int(sf[1])))
     return out, warnings

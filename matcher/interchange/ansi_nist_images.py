@@ -36,6 +36,7 @@ from PIL import Image
 
 from ..errors import CorruptImageError, ImageError, ImageTooLargeError, UnsupportedFormatError
 from ..imageio import MAX_PIXELS, decode_image
+from .ansi_nist_encoding import is_digits
 
 #: Compression names of tagged records (CGA) by the numeric codes binary records (GCA) use.
 COMPRESSION_CODES = {0: "NONE", 1: "WSQ20", 2: "JPEGB", 3: "JPEGL", 4: "JP2", 5: "JP2L", 6: "PNG"}
@@ -46,7 +47,7 @@ _JP2_SIGNATURES = (b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")
 
 def compression_name(value: str | int) -> str:
     """Normalise a CGA/GCA value (``"WSQ"``, ``1``, ``"jpegb"``) to the 2011 names."""
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+    if isinstance(value, int) or (isinstance(value, str) and is_digits(value.strip())):
         code = int(value)
         return COMPRESSION_CODES.get(code, f"CODE {code}")
     name = value.strip().upper()

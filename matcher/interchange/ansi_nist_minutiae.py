@@ -34,7 +34,7 @@ from ..errors import LocardError, TransactionError
 from ..fingerprint.minutiae import MINUTIA_DTYPE
 from ..fingerprint.resolution import WORKING_PPI
 from ..fingerprint.template import Template
-from .ansi_nist_encoding import Field, TaggedRecord
+from .ansi_nist_encoding import Field, TaggedRecord, is_digits
 from .finger_view import FingerView, ppcm_from_ppi
 from .record_codec import RECORD_MINUTIA_DTYPE, Edition
 
@@ -146,7 +146,7 @@ def _int(field: Field | None, what: str, default: int | None = None) -> int:
             return default
         raise ValueError(f"{what} is missing")
     v = field.value.strip()
-    if not v.isdigit():
+    if not is_digits(v):
         raise ValueError(f"{what} is {v[:12]!r}, not a number")
     return int(v)
 
@@ -162,14 +162,14 @@ def _read_378(rec: TaggedRecord, impression: int | None) -> FingerView:
     rows = fmd.subfields if fmd is not None and fmd.value != "" else ()
     minutiae = np.zeros(len(rows), RECORD_MINUTIA_DTYPE)
     for k, sf in enumerate(rows):
-        if len(sf) < 6 or not all(s.strip().isdigit() for s in sf[:6]):
+        if len(sf) < 6 or not all(is_digits(s.strip()) for s in sf[:6]):
             raise ValueError(f"9.137 minutia {k + 1} is {list(sf)[:6]}, not six numbers")
         _, x, y, angle, kind, quality = (int(s) for s in sf[:6])
         if angle > 179 or kind > 2 or quality > 255 or x > 16383 or y > 16383:
             raise ValueError(f"9.137 minutia {k + 1} has a value out of range: {list(sf)[:6]}")
         minutiae[k] = (kind, x, y, angle, quality)
     fqd = rec.get(135)
-    quality = int(fqd.value) if fqd is not None and fqd.value.strip().isdigit() else 0
+    quality = int(fqd.value) if fqd is not None and is_digits(fqd.value.strip()) else 0
     return FingerView(edition=Edition.ANSI_2004, width=width, height=height, minutiae=minutiae,
                       x_resolution=hps, y_resolution=vps, position=_int(rec.get(134), "9.134 FGP", 0),
                       view=_int(rec.get(133), "9.133 FVW", 0), impression=impression or 0,
@@ -184,16 +184,16 @@ def _read_standard(rec: TaggedRecord) -> tuple[StandardMinutia, ...]:
         if len(sf) < 4:
             raise ValueError(f"9.012 minutia {k + 1} has {len(sf)} items, at least 4 are needed")
         xyt = sf[1].strip()
-        if len(xyt) != 11 or not xyt.isdigit() or not sf[0].strip().isdigit():
+        if len(xyt) != 11 or not is_digits(xyt) or not is_digits(sf[0].strip()):
             raise ValueError(f"9.012 minutia {k + 1}: position {xyt[:12]!r} is not XXXXYYYYTTT")
         counts = []
         for rc in sf[4:]:
             a, _, b = rc.partition(",")
-            if a.strip().isdigit() and b.strip().isdigit():
+            if is_digits(a.strip()) and is_digits(b.strip()):
                 counts.append((int(a), int(b)))
         q = sf[2].strip()
         out.append(StandardMinutia(index=int(sf[0]), x=int(xyt[:4]), y=int(xyt[4:8]), theta=int(xyt[8:]) % 360,
-                                   quality=int(q) if q.isdigit() else 1, type=sf[3].strip()[:1].upper() or "D",
+                                   quality=int(q) if is_digits(q) else 1, type=sf[3].strip()[:1].upper() or "D",
                                    ridge_counts=tuple(counts)))
     return tuple(out)
 
@@ -201,7 +201,7 @@ def _read_standard(rec: TaggedRecord) -> tuple[StandardMinutia, ...]:
 def read_minutiae_record(rec: TaggedRecord) -> MinutiaeRecord:
     """Interpret a Type-9 record; a block that cannot be read leaves a message, never an exception."""
     impression = rec.text(3)
-    impression_code = int(impression) if impression is not None and impression.strip().isdigit() else None
+    impression_code = int(impression) if impression is not None and is_digits(impression.strip()) else None
     tags = {f.tag for f in rec.fields}
     errors, view, standard = [], None, None
     if tags & {128, 129, 137}:
@@ -218,7 +218,7 @@ def read_minutiae_record(rec: TaggedRecord) -> MinutiaeRecord:
         positions: tuple[int, ...] = (view.position,)
     else:
         fgp = rec.get(6)
-        positions = tuple(int(v) for sf in (fgp.subfields if fgp else ()) for v in sf if v.strip().isdigit())
+        positions = tuple(int(v) for sf in (fgp.subfields if fgp else ()) for v in sf if is_digits(v.strip()))
     return MinutiaeRecord(idc=rec.idc if rec.idc is not None else -1, impression=impression_code,
                           format=(rec.text(4) or "").strip(), positions=positions, incits378=view,
                           standard=standard, fields=rec.fields, error="; ".join(errors) or None)

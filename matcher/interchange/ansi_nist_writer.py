@@ -37,7 +37,7 @@ from .. import wsq
 from ..errors import LocardError, TransactionError
 from ..fingerprint.template import Template
 from ..imageio import decode_image, sniff_format
-from .ansi_nist import LOCARD_DOMAIN, Transaction
+from .ansi_nist_records import LOCARD_DOMAIN, Transaction
 from .ansi_nist_encoding import Field, Record, TaggedRecord, encode_transaction
 from .ansi_nist_minutiae import minutiae_record
 
