@@ -1,7 +1,7 @@
-"""Type-9 minutiae records of ANSI/NIST-ITL transactions: read both of the standard's own
-blocks, keep every other field (vendor blocks) as it is, and write locard's minutiae.
+"""Type-9 minutiae records of ANSI/NIST-ITL transactions: read the standard's blocks, keep
+every other field (vendor blocks) as it is, and write locard's minutiae.
 
-Two blocks are read:
+Three blocks are read:
 
 - the INCITS 378 block, fields 9.126-9.150 (ANSI/NIST-ITL 1-2007 and later): 9.128/9.129
   the image size, 9.130-9.132 its resolution, 9.134 the finger, 9.135 its quality, 9.137 one
@@ -17,6 +17,9 @@ Two blocks are read:
   is the 378 block's turned by half a turn: the NIST reference transactions carry the same
   48 minutiae of one print in both blocks, and 378 angle = standard angle + 180 degrees
   (tests/test_ansi_nist.py checks every one, positions within a pixel).
+- the FBI/IAFIS block, 9.014-9.023: 9.023 MAT as 9.012 but with the origin at the top left
+  and the 378 block's angle (the same reference print in this block agrees with the other
+  two after that reading; its ridge counts are written ``nnncc``).
 
 The writer uses the INCITS 378 block (``9.004:U``): its positions are pixels of a stated
 resolution with the origin top left, locard's own frame, so a written record reads back to
@@ -49,11 +52,11 @@ _STANDARD_TYPES = {"A": 1, "B": 2, "C": 0, "D": 0}
 
 @dataclass(frozen=True)
 class StandardMinutia:
-    """One minutia of the original block (9.012), in its own units.
+    """One minutia of the original block (9.012) or the FBI/IAFIS block (9.023), in its units.
 
-    ``x``, ``y``: 0.01 mm from the image's bottom-left corner; ``theta``: degrees,
-    counter-clockwise; ``quality``: 0 manual, 1 unknown, 2-63; ``type``: A, B, C or D;
-    ``ridge_counts``: (neighbour index, ridges crossed) pairs.
+    ``x``, ``y``: 0.01 mm from the image's bottom-left (9.012) or top-left (9.023) corner;
+    ``theta``: degrees, counter-clockwise; ``quality``: 0 manual, 1 unknown, 2-63; ``type``:
+    A ending, B bifurcation, C/D other; ``ridge_counts``: (neighbour index, ridges crossed).
     """
 
     index: int
@@ -82,7 +85,9 @@ class MinutiaeRecord:
     incits378 : FingerView or None
         The INCITS 378 block, when present and readable.
     standard : tuple of StandardMinutia or None
-        The original block's minutiae, when present and readable.
+        The original block's minutiae (9.012), when present and readable.
+    iafis : tuple of StandardMinutia or None
+        The FBI/IAFIS block's minutiae (9.023), when present and readable.
     fields : tuple of Field
         Every field of the record, read or not (vendor blocks: 9.013-9.125, 9.151-9.299,
         extended feature set 9.300-9.399 ...).
@@ -97,12 +102,13 @@ class MinutiaeRecord:
     incits378: FingerView | None
     standard: tuple[StandardMinutia, ...] | None
     fields: tuple[Field, ...]
+    iafis: tuple[StandardMinutia, ...] | None = None
     error: str | None = None
 
     def to_minutiae(self, image_height: int | None = None, image_ppi: float | None = None) -> np.ndarray:
         """The minutiae in locard's convention (:data:`~matcher.fingerprint.minutiae.MINUTIA_DTYPE`,
         pixels at 500 ppi, direction in radians from x towards y), from the 378 block when
-        present, else from the original block.
+        present, else the FBI/IAFIS block, else the original block.
 
         Parameters
         ----------
@@ -117,22 +123,30 @@ class MinutiaeRecord:
         """
         if self.incits378 is not None:
             return self.incits378.to_minutiae()
+        if self.iafis is not None:
+            return _millimetre_minutiae(self.iafis, lambda y: y, 0.0)
         if self.standard is None:
             raise TransactionError(f"Type-9 record IDC {self.idc} has no minutiae block this reader reads"
                                    + (f" ({self.error})" if self.error else ""))
         if image_height is None or not image_ppi:
             raise TransactionError("the original Type-9 block measures y from the image's bottom: "
                                    "give the image's height and ppi")
-        m = self.standard
-        to_px = WORKING_PPI / 2540.0  # 0.01 mm -> pixels at 500 ppi
         height_mm100 = image_height / image_ppi * 2540.0
-        out = np.zeros(len(m), MINUTIA_DTYPE)
-        out["x"] = [p.x * to_px for p in m]
-        out["y"] = [(height_mm100 - p.y) * to_px for p in m]
-        out["direction"] = np.mod(-np.radians([p.theta + 180.0 for p in m]), 2 * np.pi)
-        out["type"] = [_STANDARD_TYPES.get(p.type, 0) for p in m]
-        out["quality"] = [_standard_quality(p.quality) for p in m]
-        return out
+        return _millimetre_minutiae(self.standard, lambda y: height_mm100 - y, 180.0)
+
+
+def _millimetre_minutiae(m: tuple[StandardMinutia, ...], top_down, turn_deg: float) -> np.ndarray:
+    """9.012/9.023 minutiae -> locard's: positions 0.01 mm -> pixels at 500 ppi (``top_down``
+    maps the block's y to a distance from the top), angle + ``turn_deg`` -> the 378 angle,
+    negated into locard's direction."""
+    to_px = WORKING_PPI / 2540.0
+    out = np.zeros(len(m), MINUTIA_DTYPE)
+    out["x"] = [p.x * to_px for p in m]
+    out["y"] = [top_down(p.y) * to_px for p in m]
+    out["direction"] = np.mod(-np.radians([p.theta + turn_deg for p in m]), 2 * np.pi)
+    out["type"] = [_STANDARD_TYPES.get(p.type, 0) for p in m]
+    out["quality"] = [_standard_quality(p.quality) for p in m]
+    return out
 
 
 def _standard_quality(q: int) -> int:
@@ -176,20 +190,22 @@ def _read_378(rec: TaggedRecord, impression: int | None) -> FingerView:
                       quality=min(quality, 255))
 
 
-def _read_standard(rec: TaggedRecord) -> tuple[StandardMinutia, ...]:
-    mrc = rec.get(12)
+def _read_standard(rec: TaggedRecord, tag: int = 12) -> tuple[StandardMinutia, ...]:
+    mrc = rec.get(tag)
     rows = mrc.subfields if mrc is not None and mrc.value != "" else ()
     out = []
     for k, sf in enumerate(rows):
         if len(sf) < 4:
-            raise ValueError(f"9.012 minutia {k + 1} has {len(sf)} items, at least 4 are needed")
+            raise ValueError(f"9.{tag:03d} minutia {k + 1} has {len(sf)} items, at least 4 are needed")
         xyt = sf[1].strip()
         if len(xyt) != 11 or not is_digits(xyt) or not is_digits(sf[0].strip()):
-            raise ValueError(f"9.012 minutia {k + 1}: position {xyt[:12]!r} is not XXXXYYYYTTT")
+            raise ValueError(f"9.{tag:03d} minutia {k + 1}: position {xyt[:12]!r} is not XXXXYYYYTTT")
         counts = []
         for rc in sf[4:]:
-            a, _, b = rc.partition(",")
-            if is_digits(a.strip()) and is_digits(b.strip()):
+            a, comma, b = rc.strip().partition(",")
+            if not comma and len(a) == 5:  # 9.023 writes nnncc
+                a, b = a[:3], a[3:]
+            if is_digits(a) and is_digits(b.strip()):
                 counts.append((int(a), int(b)))
         q = sf[2].strip()
         out.append(StandardMinutia(index=int(sf[0]), x=int(xyt[:4]), y=int(xyt[4:8]), theta=int(xyt[8:]) % 360,
@@ -203,7 +219,7 @@ def read_minutiae_record(rec: TaggedRecord) -> MinutiaeRecord:
     impression = rec.text(3)
     impression_code = int(impression) if impression is not None and is_digits(impression.strip()) else None
     tags = {f.tag for f in rec.fields}
-    errors, view, standard = [], None, None
+    errors, view, standard, iafis = [], None, None, None
     if tags & {128, 129, 137}:
         try:
             view = _read_378(rec, impression_code)
@@ -214,14 +230,19 @@ def read_minutiae_record(rec: TaggedRecord) -> MinutiaeRecord:
             standard = _read_standard(rec)
         except ValueError as exc:
             errors.append(f"original block (9.005-9.012): {exc}")
+    if 23 in tags:
+        try:
+            iafis = _read_standard(rec, 23)
+        except ValueError as exc:
+            errors.append(f"FBI/IAFIS block (9.014-9.023): {exc}")
     if view is not None and view.position:
         positions: tuple[int, ...] = (view.position,)
     else:
-        fgp = rec.get(6)
+        fgp = rec.get(6) or rec.get(14)
         positions = tuple(int(v) for sf in (fgp.subfields if fgp else ()) for v in sf if is_digits(v.strip()))
     return MinutiaeRecord(idc=rec.idc if rec.idc is not None else -1, impression=impression_code,
                           format=(rec.text(4) or "").strip(), positions=positions, incits378=view,
-                          standard=standard, fields=rec.fields, error="; ".join(errors) or None)
+                          standard=standard, fields=rec.fields, iafis=iafis, error="; ".join(errors) or None)
 
 
 def minutiae_record(template: Template, idc: int, position: int, impression: int) -> TaggedRecord:
