@@ -248,8 +248,9 @@ def write_subject_transaction(subject_id: str, fingerprints: Sequence[Fingerprin
     for group in (minutiae, photos, prints):  # ascending record type: 9, 10, 14
         records.extend(group)
         idcs.extend(int(r.text(2)) for r in group)
-    t1 = _type1(tot, when, originating_agency, destination_agency, tcn, None, _needs_utf8(records))
-    return encode_transaction(t1, records, idcs, "utf-8" if _needs_utf8(records) else "ascii")
+    utf8 = _needs_utf8(records)
+    t1 = _type1(tot, when, originating_agency, destination_agency, tcn, None, utf8)
+    return encode_transaction(t1, records, idcs, "utf-8" if utf8 else "ascii")
 
 
 def write_search_response(candidates: Sequence[SearchCandidate], *, request_tcn: str | None = None,
