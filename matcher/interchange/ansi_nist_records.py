@@ -74,7 +74,7 @@ class TransactionInfo:
     def from_record(cls, rec: TaggedRecord) -> "TransactionInfo":
         def ppi(tag: int) -> float | None:
             v = _number(rec.text(tag))
-            return snap_ppi(v * 25.4) if v else None
+            return snap_ppi(v * 25.4) if v is not None and 0 < v < 1000 else None  # "00.00": not stated
 
         cnt = rec.get(3)
         contents = tuple((int(sf[0]), int(sf[1])) for sf in (cnt.subfields[1:] if cnt else ()))
