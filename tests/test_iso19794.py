@@ -304,12 +304,12 @@ def test_imported_secugen_templates_accuracy_floor_fvc2002_db1():
     from PIL import Image
 
     from benchmarks.datasets import all_pairs, load_dataset
-    from benchmarks.interop import _import, secugen_records, verification
+    from benchmarks.interop import import_records, secugen_records, verification
 
     ds = load_dataset(FVC2002[0])
     records, missing = secugen_records(ds)
     sizes = [Image.open(s.path).size for s in ds.samples]
-    imported = _import(records, sizes, [float(s.ppi or 500) for s in ds.samples],
+    imported = import_records(records, sizes, [float(s.ppi or 500) for s in ds.samples],
                        [s.path.name for s in ds.samples], missing)
     assert not imported.failures
     gen, imp = all_pairs(ds.identity_codes())
