@@ -292,11 +292,11 @@ def test_direction_convention_on_secugen_templates():
 
 
 # Measured (benchmarks/README.md, "Interoperability (MINEX-style)"): SecuGen's templates of FVC2002
-# DB1_B against each other through locard's comparator, EER 1.07 % (3 genuine pairs of 280 are
-# 1.07 points); the ceiling leaves about 3 more genuine pairs of noise, and stays under NBIS
-# MINDTCT + Bozorth3's 4.46 % on the same images, so losing the mask, the rescaling or the
-# direction convention fails it.
-IMPORTED_EER_CEILING_DB1 = 0.022
+# DB1_B against each other through locard's comparator, EER 1.07 % (each genuine pair is 0.36
+# point).  The ceiling leaves two more genuine pairs; taking the records' declared 300 x 400 frame
+# at its word gives 2.14 %, the angle's sign flipped 24.6 %: both fail it.  (The scores are
+# deterministic: only a change to the reader or the comparator moves them.)
+IMPORTED_EER_CEILING_DB1 = 0.018
 
 
 @needs_secugen
