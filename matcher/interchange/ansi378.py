@@ -40,13 +40,12 @@ _MIN_VIEW_2009 = 19
 
 def read_ansi378(data: bytes) -> list[FingerView]:
     """Finger views of an ANSI/INCITS 378 record (2004 or 2009): an ISO record is an error."""
-    from .iso19794 import _PARSERS, detect_edition
+    from .iso19794 import detect_edition, read_template
 
-    data = bytes(data)
     edition = detect_edition(data)
     if edition.is_iso:
         raise MinutiaeRecordError(f"this is an {edition.value} record, not ANSI/INCITS 378")
-    return _PARSERS[edition](data)
+    return read_template(data)
 
 
 def write_ansi378(source: Template | FingerView | Sequence[FingerView], edition: int | Edition = 2004) -> bytes:

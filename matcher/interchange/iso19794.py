@@ -83,11 +83,10 @@ def read_template(data: bytes) -> list[FingerView]:
 
 def read_iso19794_2(data: bytes) -> list[FingerView]:
     """:func:`read_template` for ISO/IEC 19794-2 only: an ANSI 378 record is an error."""
-    data = bytes(data)
     edition = detect_edition(data)
     if not edition.is_iso:
         raise MinutiaeRecordError(f"this is an {edition.value} record, not ISO/IEC 19794-2")
-    return _PARSERS[edition](data)
+    return read_template(data)
 
 
 def detect_edition(data: bytes) -> Edition:

@@ -263,6 +263,8 @@ def decode_core_delta(data: bytes, edition: Edition) -> tuple[list, list]:
 
 
 def encode_core_delta(cores: list, deltas: list, edition: Edition) -> bytes:
+    """The block's bytes for points as :func:`decode_core_delta` gives them.  ANSI flags angles for
+    a whole list, so a list where some points lack them is written without any."""
     out = bytearray()
     for points in (cores, deltas):
         all_angles = bool(points) and all(p[2] is not None for p in points)
