@@ -49,8 +49,8 @@ export function render(root) {
         (rows.length > SHOWN ? `, the first ${SHOWN} shown` : "") + "."),
       table([
         { label: "Seq", cls: "num", cell: (e) => e.seq },
-        { label: "Time", cell: (e) => when(e.at) },
-        { label: "Action", cell: (e) => h("b", {}, e.record.action) },
+        { label: "Time (UTC)", cls: "nowrap", cell: (e) => when(e.at).slice(0, 19) },
+        { label: "Action", cls: "nowrap", cell: (e) => h("b", {}, e.record.action) },
         { label: "Actor", cell: (e) => e.record.key ? `${e.record.key} · ${e.record.role || "?"} · ${e.record.bureau || "?"}`
           : e.record.user ? `${e.record.user}@${e.record.host || "?"}` : "–" },
         { label: "Subject", cell: (e) => e.record.subject ? h("code", {}, e.record.subject) : "" },

@@ -98,7 +98,7 @@ export function subjects(root, args, ctx) {
   const rule = (s) => s.shared_with === null ? "all bureaus" : s.shared_with.length ? s.shared_with.join(", ") : "owner only";
 
   function editor(s, cell) {
-    const input = h("input", { value: s.shared_with === null ? "all" : s.shared_with.join(","), "aria-label": `access of ${s.id}`,
+    const input = h("input", { value: s.shared_with === null ? "all" : s.shared_with.join(",") || "none", "aria-label": `access of ${s.id}`,
       title: "'all', 'none', or bureaus separated by commas" });
     fill(cell, h("form", { class: "inline", onsubmit: async (e) => {
       e.preventDefault();

@@ -13,10 +13,11 @@ const KEYS = [["n / ]", "next candidate"], ["p / [", "previous candidate"], ["+ 
   ["0", "fit"], ["1", "1 image pixel = 1 screen pixel"], ["arrows", "pan"], ["m", "minutiae on/off"],
   ["l", "lines joining pairs"], ["e", "enhanced ridges"], ["c", "go to the conclusion"], ["Esc", "back to the list"]];
 const cache = new Map();    // search/subject/probe/sample -> CompareOut
+const prefs = { minutiae: true, lines: false, enhanced: false }; // kept from candidate to candidate
 
 export function render(root, [searchId, subject], ctx) {
   let alive = true;
-  const view = { s: 1, x: 0, y: 0, minutiae: true, lines: false, enhanced: false };
+  const view = { s: 1, x: 0, y: 0, ...prefs };
   let data = null, imgs = null, search = null, idx = -1, evidenceIdx = 0;
   const canvas = h("canvas", { id: "compare-canvas", "aria-label": "probe (left) and candidate (right)" });
   const stage = h("div", { class: "stage" }, canvas);
@@ -42,7 +43,7 @@ export function render(root, [searchId, subject], ctx) {
     h("dl", {}, KEYS.map(([k, what]) => [h("dt", {}, h("kbd", {}, k)), h("dd", {}, what)]))));
 
   function flip(name) {
-    view[name] = !view[name];
+    view[name] = prefs[name] = !view[name];
     document.getElementById(`t-${name}`).setAttribute("aria-pressed", String(view[name]));
     draw();
   }
@@ -54,30 +55,38 @@ export function render(root, [searchId, subject], ctx) {
 
   // -- geometry: both halves share one transform; each image is centred in its half ----------
   const halves = () => {
-    const w = (canvas.clientWidth - GAP) / 2;
+    const w = (stage.clientWidth - GAP) / 2;
     return [{ x0: 0, w }, { x0: w + GAP, w }];
   };
   function toScreen(k, side, px, py) {
     const half = halves()[k];
-    return [half.x0 + half.w / 2 + view.x + (px - side.width / 2) * view.s, canvas.clientHeight / 2 + view.y + (py - side.height / 2) * view.s];
+    return [half.x0 + half.w / 2 + view.x + (px - side.width / 2) * view.s, stage.clientHeight / 2 + view.y + (py - side.height / 2) * view.s];
   }
   function fit() {
     if (!data) return;
     const [half] = halves();
     const w = Math.max(data.probe.width, data.gallery.width), hh = Math.max(data.probe.height, data.gallery.height);
-    view.s = Math.min(half.w / w, canvas.clientHeight / hh) * 0.96;
+    view.s = Math.min(half.w / w, stage.clientHeight / hh) * 0.96;
     view.x = view.y = 0;
+    view.fitted = true;
     draw();
   }
   function zoom(f, sx, sy) {
     const halfs = halves();
     const k = sx !== undefined && sx > halfs[1].x0 ? 1 : 0;
-    const cx = halfs[k].x0 + halfs[k].w / 2, cy = canvas.clientHeight / 2;
+    const cx = halfs[k].x0 + halfs[k].w / 2, cy = stage.clientHeight / 2;
     if (sx === undefined) { sx = cx; sy = cy; }
     const s2 = Math.min(16, Math.max(0.1, view.s * f));
     view.x = (sx - cx) - (sx - cx - view.x) * s2 / view.s;
     view.y = (sy - cy) - (sy - cy - view.y) * s2 / view.s;
     view.s = s2;
+    view.fitted = false;
+    draw();
+  }
+
+  function pan(dx, dy) {
+    view.x += dx; view.y += dy;
+    view.fitted = false;
     draw();
   }
 
@@ -107,6 +116,9 @@ export function render(root, [searchId, subject], ctx) {
       if (sides[k].ppi) scaleBar(g, half, H);
       g.fillStyle = "#20262d"; g.font = "600 12px system-ui, sans-serif";
       g.fillText(k === 0 ? "PROBE" : `CANDIDATE ${data.subject}`, half.x0 + 8, 16);
+      if (view.enhanced && !imgs[k].enhanced && sides[k].enhanced_note) {
+        g.font = "12px system-ui, sans-serif"; g.fillText(`no enhanced ridges: ${sides[k].enhanced_note}`, half.x0 + 8, 32);
+      }
       g.restore();
     });
     if (view.lines && view.minutiae) {
@@ -148,7 +160,7 @@ export function render(root, [searchId, subject], ctx) {
   // -- pan with the mouse, zoom with the wheel; keys for everything ----------------------------
   let drag = null;
   canvas.addEventListener("mousedown", (e) => { drag = [e.clientX - view.x, e.clientY - view.y]; });
-  const onMove = (e) => { if (drag) { view.x = e.clientX - drag[0]; view.y = e.clientY - drag[1]; draw(); } };
+  const onMove = (e) => { if (drag) { pan(e.clientX - drag[0] - view.x, e.clientY - drag[1] - view.y); } };
   const onUp = () => { drag = null; };
   canvas.addEventListener("wheel", (e) => {
     e.preventDefault();
@@ -159,9 +171,8 @@ export function render(root, [searchId, subject], ctx) {
     if (e.target.closest("input, textarea, select") || e.ctrlKey || e.metaKey || e.altKey) return;
     const act = { n: () => step(1), "]": () => step(1), p: () => step(-1), "[": () => step(-1),
       "+": () => zoom(1.25), "=": () => zoom(1.25), "-": () => zoom(1 / 1.25), 0: fit,
-      1: () => { view.s = 1; draw(); }, m: () => flip("minutiae"), l: () => flip("lines"), e: () => flip("enhanced"),
-      ArrowLeft: () => { view.x += 40; draw(); }, ArrowRight: () => { view.x -= 40; draw(); },
-      ArrowUp: () => { view.y += 40; draw(); }, ArrowDown: () => { view.y -= 40; draw(); },
+      1: () => zoom(1 / view.s), m: () => flip("minutiae"), l: () => flip("lines"), e: () => flip("enhanced"),
+      ArrowLeft: () => pan(40, 0), ArrowRight: () => pan(-40, 0), ArrowUp: () => pan(0, 40), ArrowDown: () => pan(0, -40),
       c: () => { const f = side.querySelector("input, textarea, button"); if (f) f.focus(); },
       Escape: () => { location.hash = `#search/${encodeURIComponent(searchId)}`; } }[e.key];
     if (act) { e.preventDefault(); act(); }
@@ -169,7 +180,8 @@ export function render(root, [searchId, subject], ctx) {
   window.addEventListener("mousemove", onMove);
   window.addEventListener("mouseup", onUp);
   document.addEventListener("keydown", onKey);
-  const resize = new ResizeObserver(() => (data ? fit() : draw()));
+  // a new size refits only a view the examiner has not zoomed or panned
+  const resize = new ResizeObserver(() => (data && view.fitted ? fit() : draw()));
   resize.observe(stage);
 
   // -- data: the search, the candidate, its comparison ----------------------------------------
@@ -219,7 +231,8 @@ export function render(root, [searchId, subject], ctx) {
     document.getElementById("cmp-score").textContent = data.modality === "finger"
       ? `score ${data.score.toFixed(3)} · ${data.pairs.length} paired minutiae · probe ${data.probe.minutiae.length}, candidate ${data.gallery.minutiae.length} minutiae`
       : `face score ${data.score.toFixed(3)} · −log10 FMR ${data.log_fmr.toFixed(2)}`;
-    document.getElementById("t-enhanced").disabled = !data.probe.enhanced_png;
+    document.getElementById("t-enhanced").disabled = !data.probe.enhanced_png && !data.gallery.enhanced_png;
+    for (const t of ["t-minutiae", "t-lines"]) document.getElementById(t).disabled = data.modality !== "finger";
     fit();
   }
 
