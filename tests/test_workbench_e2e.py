@@ -174,6 +174,24 @@ def test_examiner_identifies_and_another_examiner_verifies_blind(bench):
     assert not any(k in bench.log.read_text() for k in bench.keys.values())
 
 
+def test_a_wrong_key_is_refused_and_signing_out_forgets_the_key(bench):
+    context = bench.browser.new_context()
+    page = context.new_page()
+    page.goto(bench.url + "/")
+    page.fill("#api-key", "lk_000000000000_not-a-real-secret")
+    page.click("form.signin button[type=submit]")
+    assert "valid API key" in page.inner_text(".signin .notice.error")
+    assert page.inner_text("#who") == "" and page.locator("#nav a").count() == 0
+    page.fill("#api-key", bench.keys["auditor"])
+    page.click("form.signin button[type=submit]")
+    page.wait_for_selector("#nav-audit")
+    assert page.evaluate("() => sessionStorage.length") == 1  # the key, in this tab only
+    page.click("#signout")
+    page.wait_for_selector("#api-key")
+    assert page.evaluate("() => sessionStorage.length") == 0
+    context.close()
+
+
 def test_face_search_and_aligned_crops(bench):
     ex = bench.page("examiner1")
     ranked = _search(ex, LFW / "Tony_Blair" / "Tony_Blair_0002.jpg")

@@ -20,6 +20,7 @@ const PAGES = [
 
 const HOME = ["search", "audit", "jobs", "cases", "subjects"]; // a role's first page: the first it may use
 
+const NOTICE = "locard.notice";
 let me = null;
 let cleanup = null;
 const view = $("#view");
@@ -83,9 +84,21 @@ function route() {
   view.focus({ preventScroll: true });
 }
 
-window.addEventListener("hashchange", route);
-window.addEventListener("locard:signed-out", (e) => { key.clear(); signIn(`Signed out: ${e.detail}`); });
-$("#signout").addEventListener("click", () => { key.clear(); location.hash = ""; location.reload(); });
+// Signing out reloads the page: nothing of one key's work (searches, probe files) stays in memory
+// for the next key.  What this tab kept (key, job ids) goes; a reason to show survives the reload.
+function signOut(reason) {
+  sessionStorage.clear();
+  if (reason) sessionStorage.setItem(NOTICE, reason);
+  location.hash = "";
+  location.reload();
+}
 
+window.addEventListener("hashchange", route);
+// a 401 once signed in (key revoked); a refused sign-in is answered by the form itself
+window.addEventListener("locard:signed-out", (e) => { if (me) signOut(`Signed out: ${e.detail}`); });
+$("#signout").addEventListener("click", () => signOut());
+
+const reason = sessionStorage.getItem(NOTICE);
+sessionStorage.removeItem(NOTICE);
 if (key.get()) start().catch((exc) => { key.clear(); signIn(exc.message); });
-else signIn();
+else signIn(reason);
