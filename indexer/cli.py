@@ -44,12 +44,13 @@ def _audit_log(st, key_file: str | None):
 
 
 def ingest_cmd(
-    source: str = typer.Argument(..., metavar="SOURCE", help="Folder with labels.csv (file, identity[, modality, finger_position, ppi, ...]) or a folder of images."),
+    source: str = typer.Argument(..., metavar="SOURCE", help="Folder with labels.csv (file, identity[, modality, finger_position, ppi, ...]) or a folder of images and/or ANSI/NIST-ITL transactions (one subject each)."),
     store: str = typer.Option(..., "--store", help=STORE_HELP),
     workers: int = typer.Option(0, "--workers", min=0, help="Extraction processes (0 = one per CPU)."),
     modality: str = typer.Option(None, "--modality", help="finger or face, for rows without a modality column (default: finger when labels.csv has ppi/finger_position or there is no labels.csv, else face)."),
     errors: str = typer.Option(None, "--errors", help="Error report CSV (default STORE/ingest-errors-<time>.csv)."),
     audit_key_file: str = typer.Option(None, "--audit-key-file", envvar="LOCARD_AUDIT_KEY", help=KEY_FILE_HELP),
+    subject_field: str = typer.Option(None, "--subject-field", help="Type-2 field naming the subject of a transaction (e.g. 2.014); default: locard's own 2.003, else the sub-folder or file stem."),
 ) -> None:
     """Extract and store every image of SOURCE; skips images already stored (resumable).
 
@@ -60,7 +61,7 @@ def ingest_cmd(
     from indexer.ingest import ingest, scan_source
 
     try:
-        items = scan_source(source, modality)
+        items = scan_source(source, modality, subject_field)
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -74,12 +75,14 @@ def ingest_cmd(
             task = bar.add_task("ingest", total=len(items))
             report = ingest(items, st, workers=workers, error_report=errors,
                             progress=lambda done, total: bar.update(task, completed=done))
-        record.update(outcome="done", added=report.added, skipped=report.skipped, failed=report.failed)
+        record.update(outcome="done", added=report.added, skipped=report.skipped, failed=report.failed,
+                      set_aside=report.set_aside)
     finally:
         log.append(record)
         st.close()
     typer.echo(f"{report.added} added, {report.skipped} already stored, {report.failed} failed, "
-               f"of {report.total} images in {report.seconds:.1f} s ({report.per_second:.1f} samples/s)")
+               + (f"{report.set_aside} transaction records set aside, " if report.set_aside else "")
+               + f"of {report.total} images in {report.seconds:.1f} s ({report.per_second:.1f} samples/s)")
     for m, action in report.index_actions.items():
         typer.echo(f"{m} index: {action}")
     if report.error_report:
@@ -87,15 +90,19 @@ def ingest_cmd(
 
 
 def search_cmd(
-    probes: list[str] = typer.Argument(..., metavar="PROBE...", help="Probe images of one subject; prefix with finger: or face: (or finger3: for an ANSI/NIST finger position) to set the modality per image."),
+    probes: list[str] = typer.Argument(..., metavar="PROBE...", help="Probe images or ANSI/NIST-ITL transactions of one subject; prefix with finger: or face: (or finger3: for an ANSI/NIST finger position, also of a transaction's latents) to set the modality per image."),
     store: str = typer.Option(..., "--store", help=STORE_HELP),
     top: int = typer.Option(10, "--top", min=1, help="Candidates returned."),
     modality: str = typer.Option("finger", "--modality", help="Modality of probes without a prefix: finger or face."),
     shortlist: int = typer.Option(None, "--shortlist", min=1, help="Fingerprint samples re-ranked per probe finger (default 200)."),
     fmr: float = typer.Option(1e-3, "--fmr", help="False match rate of the decision threshold."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    response_out: str = typer.Option(None, "--response-out", help="Also write the result as an ANSI/NIST-ITL search response transaction to this file."),
 ) -> None:
-    """Identify: rank the store's subjects against the probe images."""
+    """Identify: rank the store's subjects against the probe images.
+
+    A transaction probe gives all its exemplar prints (with their positions) and faces, fused;
+    one without them is a latent search with its Type-13 images."""
     from matcher.errors import LocardError
     from indexer.search import DEFAULT_SHORTLIST, Searcher, probe_from_image
 
@@ -108,9 +115,16 @@ def search_cmd(
             pos = int(head[6:]) if head.startswith("finger") and head[6:] else 0
         parsed.append((mod, pos, path))
     samples = []
+    tcns = []
     for mod, pos, path in parsed:
         try:
-            samples.append(probe_from_image(Path(path).read_bytes(), mod, finger_position=pos, label=path))
+            data = Path(path).read_bytes()
+            if _is_transaction(data):
+                found, tcn = _transaction_probes(data, path, pos if mod == "finger" and pos else None)
+                samples += found
+                tcns.append(tcn)
+            else:
+                samples.append(probe_from_image(data, mod, finger_position=pos, label=path))
         except (OSError, LocardError) as exc:
             typer.echo(f"error: {path}: {exc}", err=True)
             raise typer.Exit(2) from exc
@@ -118,6 +132,11 @@ def search_cmd(
     searcher = Searcher(st, shortlist=shortlist or DEFAULT_SHORTLIST, fmr=fmr)
     result = searcher.identify(samples, top=top)
     st.close()
+    if response_out:
+        from indexer.transactions import search_response
+
+        Path(response_out).write_bytes(search_response(result.candidates, threshold=result.threshold,
+                                                       request_tcn=tcns[0] if len(tcns) == 1 else None))
     if as_json:
         d = result.as_dict()
         d["probes"] = [{"file": s.label, "modality": s.modality, "finger_position": s.finger_position}
@@ -142,6 +161,38 @@ def search_cmd(
     if result.threshold is not None:
         con.print(f"decision threshold at FMR {result.fmr:g}: {result.threshold:.2f}; expected FPIR for "
                   f"{result.gallery_subjects} subjects: {result.expected_fpir:.2%}")
+
+
+def _is_transaction(data: bytes) -> bool:
+    from indexer.transactions import is_transaction
+
+    return is_transaction(data)
+
+
+def _transaction_probes(data: bytes, path: str, latent_position: int | None):
+    """The probes of a transaction file and its TCN; records set aside or undecodable are warned
+    about on stderr.  Raises ProbeError when none is usable."""
+    from indexer.errors import ProbeError
+    from indexer.search import probe_from_image
+    from indexer.transactions import contents, encode_images, read
+    from matcher.errors import LocardError
+
+    tx = read(data)
+    found = contents(tx, purpose="search", latent_position=latent_position)
+    for a in found.set_aside:
+        typer.echo(f"note: {path} {a.label} not used: {a.reason}", err=True)
+    probes = []
+    for im, image in zip(found.images, encode_images(data, tx, [im.index for im in found.images])):
+        try:
+            if isinstance(image, str):
+                raise ProbeError(image)
+            probes.append(probe_from_image(image, im.modality, finger_position=im.finger_position, ppi=im.ppi,
+                                           label=f"{path} {im.label}"))
+        except LocardError as exc:
+            typer.echo(f"warning: {path} {im.label} not used: {exc}", err=True)
+    if not probes:
+        raise ProbeError("the transaction holds no usable fingerprint or face image")
+    return probes, found.control_number
 
 
 #: Checks of the files other packages keep in a store folder, run by ``locard check``:

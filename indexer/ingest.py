@@ -3,7 +3,10 @@
 A source is a folder with ``labels.csv`` (columns ``file``, ``identity``; optional
 ``modality`` (``finger``/``face``), ``finger_position`` (ANSI/NIST 0-10), ``ppi``;
 every other column becomes sample metadata) or a plain folder of images (identity =
-the name of the sub-folder an image is in, or the file's stem when it lies at the top).
+the name of the sub-folder an image is in, or the file's stem when it lies at the top)
+and of ANSI/NIST-ITL transactions, recognised by their bytes: each transaction is one
+subject, one item per image record (:mod:`indexer.transactions`: names, positions,
+ppi, and the records set aside, which the report lists with why).
 
 Extraction runs in worker processes.  The SHA-256 of every image is computed first:
 images already in the store are skipped, so an interrupted ingest resumes where it
@@ -30,9 +33,10 @@ import numpy as np
 
 from .faiss_index import VECTORS, open_index
 from .store import MODALITIES, GalleryStore, NewSample
+from .transactions import TRANSACTION_SUFFIXES, is_transaction, record_source
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".webp", ".wsq", ""}
-ERROR_FIELDS = ["file", "identity", "modality", "error", "reason"]
+ERROR_FIELDS = ["file", "identity", "modality", "error", "reason", "record"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,17 @@ class SourceItem:
     ppi: float = 500.0
     metadata: dict = field(default_factory=dict)
     invalid: str = ""
-    """Why its ``labels.csv`` row cannot be used (empty when it can): the image goes to the
-    error report as ``InvalidLabel`` and is never extracted."""
+    """Why its ``labels.csv`` row (or its transaction) cannot be used (empty when it can): it
+    goes to the error report as ``invalid_error`` and is never extracted."""
+    invalid_error: str = "InvalidLabel"
+    record: int | None = None
+    """Index of the image's record in the transaction file ``path`` (None: ``path`` is the image)."""
+    record_label: str = ""
+    sha256: str = ""
+    """SHA-256 of the image when known before ingest (a record's image data), else of the file."""
+    set_aside: str = ""
+    """Why this record of a transaction is not enrolled (a latent, a palm ...): in the report
+    as ``SetAside``, counted apart from failures."""
 
 
 @dataclass
@@ -61,11 +74,15 @@ class IngestReport:
     skipped : int
         Images already in the store (same SHA-256), including repeats within the source.
     failed : int
-        Images in the error report.
+        Images in the error report (records set aside not counted).
+    set_aside : int
+        Records of transactions not enrolled by design (latents, palms, slaps, ...), each in
+        the report with why.
     seconds : float
         Wall time of the whole ingest, index synchronisation included.
     error_report : Path or None
-        CSV with one row per failed image (``file, identity, modality, error, reason``).
+        CSV with one row per failed image or record set aside (``file, identity, modality,
+        error, reason, record``; ``record`` names a transaction's record, empty for image files).
     index_actions : dict
         What the index synchronisation did, per modality.
     """
@@ -74,6 +91,7 @@ class IngestReport:
     added: int = 0
     skipped: int = 0
     failed: int = 0
+    set_aside: int = 0
     seconds: float = 0.0
     error_report: Path | None = None
     index_actions: dict = field(default_factory=dict)
@@ -84,7 +102,7 @@ class IngestReport:
         return self.added / self.seconds if self.seconds > 0 else 0.0
 
 
-def scan_source(source: str | Path, modality: str | None = None) -> list[SourceItem]:
+def scan_source(source: str | Path, modality: str | None = None, subject_field: str | None = None) -> list[SourceItem]:
     """The images of a source folder.
 
     Parameters
@@ -92,7 +110,10 @@ def scan_source(source: str | Path, modality: str | None = None) -> list[SourceI
     modality : str, optional
         ``"finger"`` or ``"face"`` for rows without a ``modality`` column.  Default:
         ``finger`` when ``labels.csv`` has a ``ppi`` or ``finger_position`` column
-        or there is no ``labels.csv``, else ``face``.
+        or there is no ``labels.csv``, else ``face``.  Transactions say it per record.
+    subject_field : str, optional
+        Type-2 field (``"2.014"``) naming the subject of a transaction
+        (:func:`indexer.transactions.subject_name`).
 
     Raises
     ------
@@ -117,11 +138,28 @@ def scan_source(source: str | Path, modality: str | None = None) -> list[SourceI
                 items.append(_labelled_item(root, row, default))
         return items
     for p in sorted(root.rglob("*")):
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES:
-            rel = p.relative_to(root)
-            identity = rel.parts[0] if len(rel.parts) > 1 else p.stem
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        rel = p.relative_to(root)
+        identity = rel.parts[0] if len(rel.parts) > 1 else p.stem
+        if is_transaction(_head(p)):
+            from .transactions import source_items
+
+            items += source_items(p, identity, subject_field)
+        elif p.suffix.lower() in IMAGE_SUFFIXES:
             items.append(SourceItem(p, identity, modality or "finger"))
+        elif p.suffix.lower() in TRANSACTION_SUFFIXES:
+            items.append(SourceItem(p, identity, "finger", invalid="not an ANSI/NIST-ITL transaction (traditional "
+                                    "encoding begins with 1.001:)", invalid_error="TransactionError"))
     return items
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16)
+    except OSError:
+        return b""  # an image item, whose read error the report gives
 
 
 def _labelled_item(root: Path, row: dict, default_modality: str) -> SourceItem:
@@ -183,6 +221,10 @@ def extract_item(item: SourceItem, sha256: str, face_mode: str = "sface") -> Ext
     except OSError as exc:
         return Extracted(item, sha256, error="UnreadableFile", reason=str(exc))
     try:
+        if item.record is not None:
+            from .transactions import record_bytes
+
+            data = record_bytes(data, item.record, sha256)
         if item.modality == "finger":
             from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, extract
 
@@ -248,7 +290,7 @@ class _ErrorReport:
             if new:
                 self._w.writerow(ERROR_FIELDS)
         if isinstance(e, Extracted):
-            row = [str(e.item.path), e.item.identity, e.item.modality, e.error, e.reason]
+            row = [str(e.item.path), e.item.identity, e.item.modality, e.error, e.reason, e.item.record_label]
         else:
             row = list(e)
         self._w.writerow(row)
@@ -276,8 +318,8 @@ def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, worker
     workers : int
         Extraction processes; 1 extracts in this process, 0 means one per CPU.
     error_report : path, optional
-        CSV of the failed images; default ``<store>/ingest-errors-<UTC time>.csv``
-        (written only when something fails).
+        CSV of the failed images and the records set aside; default
+        ``<store>/ingest-errors-<UTC time>.csv`` (written only when there is a row).
     commit_every : int
         Samples per transaction (each is durable when committed).
     progress : callable, optional
@@ -291,13 +333,16 @@ def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, worker
     known = store.known_hashes()
     todo: list[tuple[SourceItem, str, str]] = []
     done = 0
+    set_aside = 0
     for it in items:
-        if it.invalid:
-            errors.add(Extracted(it, "", error="InvalidLabel", reason=it.invalid))
+        if it.invalid or it.set_aside:
+            errors.add(Extracted(it, "", error=it.invalid_error if it.invalid else "SetAside",
+                                 reason=it.invalid or it.set_aside))
+            set_aside += not it.invalid
             done += 1
             continue
         try:
-            h = sha256_file(it.path)
+            h = it.sha256 or sha256_file(it.path)
         except OSError as exc:
             errors.add(Extracted(it, "", error="UnreadableFile", reason=str(exc)))
             done += 1
@@ -322,7 +367,8 @@ def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, worker
         ids = store.add_samples(
             [NewSample(subject=e.item.identity, modality=e.item.modality, template=e.template,
                        template_version=e.template_version, quality=e.quality, sha256=e.sha256,
-                       finger_position=e.item.finger_position, source=str(e.item.path),
+                       finger_position=e.item.finger_position,
+                       source=str(e.item.path) if e.item.record is None else record_source(e.item.path, e.item.record),
                        metadata=_metadata(e.item)) for e in pending],
             encounter_source=str(source) if not isinstance(source, list) else "")
         for e, sid in zip(pending, ids):
@@ -377,7 +423,8 @@ def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, worker
         errors.close()
     if sync_index:
         sync()
-    report.failed = errors.n
+    report.failed = errors.n - set_aside
+    report.set_aside = set_aside
     report.error_report = errors.path if errors.n else None
     report.seconds = time.perf_counter() - t0
     return report
