@@ -23,7 +23,10 @@ from .limits import BodySizeLimit
 from .metrics import Metrics, MetricsMiddleware
 from .service import QueryService, ServiceConfig
 from .jobs import JobRunner, manifest_probes
-from .uploads import check_bureaus, parse_shared, read_images, read_job_probes, read_probe, read_upload
+from .transactions import (REQUEST_BODY as TRANSACTION_BODY, answer_content, enrolment_answer, job_results_answer,
+                           search_answer, sent_transaction)
+from .uploads import (check_bureaus, parse_shared, read_images, read_job_probes, read_job_transaction, read_probe,
+                      read_transaction_body, read_upload)
 from .web import mount_workbench
 
 VERSION = "0.1.0"
@@ -40,6 +43,11 @@ FingerPositions = Annotated[list[int] | None, Form(
 FaceFiles = Annotated[list[UploadFile] | None, File(description="Face images (repeat the field)")]
 Ppi = Annotated[float, Form(ge=250, le=2000, description="Capture resolution of the fingerprint images (ppi)")]
 Fmr = Annotated[float, Form(gt=0, le=1, description="Target false match rate of the decision threshold")]
+# A transaction body (api.transactions) brings its options as query parameters
+TxEnrol = Annotated[S.TransactionEnrolQuery, Query()]
+TxSearch = Annotated[S.TransactionSearchQuery, Query()]
+ENROL_ANSWER = {201: answer_content("With Accept: application/x-ansi-nist: Type-1 (TOT SRE) and Type-2 with the "
+                                    "subject id in 2.003 (domain LOCARD)")}
 
 v1 = APIRouter(prefix="/v1")
 
@@ -51,28 +59,42 @@ async def health() -> S.Health:
 
 
 # -- subjects ------------------------------------------------------------------------------------
-@v1.post("/subjects", status_code=201, response_model=S.Enrolment, responses=IMAGE_ERRORS, tags=["subjects"])
+@v1.post("/subjects", status_code=201, response_model=S.Enrolment, responses={**IMAGE_ERRORS, **ENROL_ANSWER},
+         tags=["subjects"], openapi_extra=TRANSACTION_BODY)
 async def enrol_subject(
-    caller: Bureau, service: Service, fingerprint: FingerprintFiles = None, finger_position: FingerPositions = None,
-    face: FaceFiles = None, ppi: Ppi = 500.0,
+    caller: Bureau, service: Service, request: Request, tx: TxEnrol, fingerprint: FingerprintFiles = None,
+    finger_position: FingerPositions = None, face: FaceFiles = None, ppi: Ppi = 500.0,
     shared_with: Annotated[str, Form(max_length=10_000, description=(
         "Who besides your bureau may see the record: 'all', or a comma-separated list of bureaus; "
         "'none' or absent: your bureau only"))] = "none",
     reference: Annotated[str, Form(max_length=200, description="Your own reference (case number)")] = "",
-) -> S.Enrolment:
-    """Enrol a new subject from fingerprint and/or face images (one multipart request)."""
-    images = await read_images(service, fingerprint, finger_position, face, ppi)
-    return await service.enrol(caller, images, parse_shared(shared_with), reference)
+):
+    """Enrol a new subject from fingerprint and/or face images (one multipart request), or from an
+    ANSI/NIST-ITL transaction (the body, Content-Type application/x-ansi-nist; options as query parameters)."""
+    if sent_transaction(request):
+        found = await read_transaction_body(service, request, caller, "enrol")
+        out = await service.enrol(caller, found.images, parse_shared(tx.shared_with), tx.reference or found.reference,
+                                  refused=found.refused)
+    else:
+        images = await read_images(service, fingerprint, finger_position, face, ppi)
+        out = await service.enrol(caller, images, parse_shared(shared_with), reference)
+    return enrolment_answer(request, out)
 
 
 @v1.post("/subjects/{subject_id}/encounters", status_code=201, response_model=S.Enrolment,
-         responses={**IMAGE_ERRORS, 404: PROBLEM}, tags=["subjects"])
-async def add_encounter(caller: Bureau, service: Service, subject_id: SubjectId, fingerprint: FingerprintFiles = None,
-                        finger_position: FingerPositions = None, face: FaceFiles = None,
-                        ppi: Ppi = 500.0) -> S.Enrolment:
-    """Add a new encounter (more images) to a subject your bureau owns; nothing stored is overwritten."""
-    images = await read_images(service, fingerprint, finger_position, face, ppi)
-    return await service.enrol(caller, images, None, "", existing=subject_id)
+         responses={**IMAGE_ERRORS, 404: PROBLEM, **ENROL_ANSWER}, tags=["subjects"], openapi_extra=TRANSACTION_BODY)
+async def add_encounter(caller: Bureau, service: Service, request: Request, subject_id: SubjectId,
+                        fingerprint: FingerprintFiles = None, finger_position: FingerPositions = None,
+                        face: FaceFiles = None, ppi: Ppi = 500.0):
+    """Add a new encounter (more images, or a transaction body) to a subject your bureau owns; nothing
+    stored is overwritten."""
+    if sent_transaction(request):
+        found = await read_transaction_body(service, request, caller, "enrol-encounter")
+        out = await service.enrol(caller, found.images, None, "", existing=subject_id, refused=found.refused)
+    else:
+        images = await read_images(service, fingerprint, finger_position, face, ppi)
+        out = await service.enrol(caller, images, None, "", existing=subject_id)
+    return enrolment_answer(request, out)
 
 
 @v1.get("/subjects", response_model=S.SubjectPage, responses=AUTH_ERRORS, tags=["subjects"])
@@ -103,17 +125,27 @@ async def set_access(caller: Bureau, service: Service, subject_id: SubjectId, bo
 
 
 # -- search and verify ---------------------------------------------------------------------------
-@v1.post("/search", response_model=S.SearchOut, responses=IMAGE_ERRORS, tags=["search"])
-async def search(caller: Searcher, service: Service, fingerprint: FingerprintFiles = None,
-                 finger_position: FingerPositions = None, face: FaceFiles = None, ppi: Ppi = 500.0,
-                 top: Annotated[int, Form(ge=1, le=100)] = 10, fmr: Fmr = 1e-3,
+@v1.post("/search", response_model=S.SearchOut, tags=["search"], openapi_extra=TRANSACTION_BODY, responses={
+    **IMAGE_ERRORS, 200: answer_content("With Accept: application/x-ansi-nist: a search response transaction "
+                                        "(1.010 TCR the probe's TCN, 1.009 TCN the search id, candidates in 2.901)")})
+async def search(caller: Searcher, service: Service, request: Request, tx: TxSearch,
+                 fingerprint: FingerprintFiles = None, finger_position: FingerPositions = None,
+                 face: FaceFiles = None, ppi: Ppi = 500.0, top: Annotated[int, Form(ge=1, le=100)] = 10,
+                 fmr: Fmr = 1e-3,
                  case: Annotated[str, Form(max_length=200, description="Your case reference (kept with the search)")]
-                 = "") -> S.SearchOut:
-    """1:N: rank the subjects your bureau may see against the probe images (one person).
+                 = ""):
+    """1:N: rank the subjects your bureau may see against the probe images (one person), or against an
+    ANSI/NIST-ITL transaction (the body: a ten-print's prints and faces fused, or its latents).
 
     The search is kept (GET /v1/searches/{search_id}) so that conclusions can be recorded on it."""
-    images = await read_images(service, fingerprint, finger_position, face, ppi)
-    return await service.search(caller, images, top, fmr, case)
+    if sent_transaction(request):
+        found = await read_transaction_body(service, request, caller, "search", tx.finger_position)
+        out = await service.search(caller, found.images, tx.top, tx.fmr, tx.case, refused=found.refused,
+                                   control_number=found.control_number)
+    else:
+        images = await read_images(service, fingerprint, finger_position, face, ppi)
+        out = await service.search(caller, images, top, fmr, case)
+    return search_answer(request, out)
 
 
 @v1.post("/verify", response_model=S.VerifyOut, responses={**IMAGE_ERRORS, 404: PROBLEM}, tags=["search"])
@@ -216,13 +248,20 @@ async def list_conclusions(caller: CaseReader, service: Service,
 JobId = Annotated[str, Path(max_length=40, description="Job id")]
 
 
-@v1.post("/jobs", status_code=202, response_model=S.JobOut, responses=IMAGE_ERRORS, tags=["jobs"])
-async def submit_job(caller: Bureau, service: Service, fingerprint: FingerprintFiles = None,
-                     finger_position: FingerPositions = None, face: FaceFiles = None,
-                     archive: Annotated[UploadFile | None, File(description="ZIP of probe images")] = None,
+@v1.post("/jobs", status_code=202, response_model=S.JobOut, responses=IMAGE_ERRORS, tags=["jobs"],
+         openapi_extra=TRANSACTION_BODY)
+async def submit_job(caller: Bureau, service: Service, request: Request, tx: TxSearch,
+                     fingerprint: FingerprintFiles = None, finger_position: FingerPositions = None,
+                     face: FaceFiles = None,
+                     archive: Annotated[UploadFile | None, File(description="ZIP of probe images or transactions")] = None,
                      archive_modality: Annotated[S.Modality, Form(description="Modality of the archive's images")] = "finger",
                      ppi: Ppi = 500.0, top: Annotated[int, Form(ge=1, le=100)] = 10, fmr: Fmr = 1e-3) -> S.JobOut:
-    """Batch search: one probe per image (uploaded, or in a ZIP archive); poll the job, then fetch results."""
+    """Batch search: one probe per image (uploaded, or in a ZIP archive); poll the job, then fetch results.
+    A probe that is an ANSI/NIST-ITL transaction (an archive entry, or the body itself) is searched as one
+    subject, all its images fused."""
+    if sent_transaction(request):
+        probes = await read_job_transaction(service, request, caller, tx.finger_position)
+        return await service.submit_job(caller, probes, tx.top, tx.fmr, 500.0)
     probes = await read_job_probes(service, fingerprint, finger_position, face, archive, archive_modality)
     return await service.submit_job(caller, probes, top, fmr, ppi)
 
@@ -242,15 +281,21 @@ async def job_status(caller: Bureau, service: Service, job_id: JobId) -> S.JobOu
 
 
 @v1.get("/jobs/{job_id}/results", response_model=S.JobResults, responses={
-    **AUTH_ERRORS, 404: PROBLEM, 200: {"content": {"text/csv": {}}}}, tags=["jobs"])
-async def job_results(caller: Bureau, service: Service, job_id: JobId,
-                      format: Annotated[Literal["json", "csv"], Query()] = "json"):
-    """Results so far (one ranked list per probe), as JSON or CSV."""
+    **AUTH_ERRORS, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM,
+    200: {"content": {"text/csv": {}, **answer_content("")["content"]}, "description": (
+        "JSON; CSV with format=csv; with Accept: application/x-ansi-nist the search response transaction of "
+        "one item")}}, tags=["jobs"])
+async def job_results(caller: Bureau, service: Service, request: Request, job_id: JobId,
+                      format: Annotated[Literal["json", "csv"], Query()] = "json",
+                      item: Annotated[int | None, Query(ge=0, le=S.MAX_JOB_PROBES, description=(
+                          "With Accept: application/x-ansi-nist: the item whose search response to answer "
+                          "(needless for a job of one probe)"))] = None):
+    """Results so far (one ranked list per probe), as JSON or CSV, or one item's search response transaction."""
     results = await service.job_results(caller, job_id)
     if format == "csv":
         return Response(JobRunner.results_csv(results), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{job_id}.csv"'})
-    return results
+    return job_results_answer(request, results, item)
 
 
 @v1.delete("/jobs/{job_id}", response_model=S.JobOut, responses={**AUTH_ERRORS, 404: PROBLEM}, tags=["jobs"])

@@ -163,8 +163,9 @@ def manifest_probes(manifest: S.JobManifest, root: Path | None, max_image_bytes:
 class JobRunner:
     """Creates, runs, cancels and reports batch jobs.
 
-    ``search`` is a callable ``(bureau, key_id, image bytes, modality, finger_position, ppi, top, fmr)
-    -> list[CandidateOut]`` run on the runner thread (the service's synchronous search).
+    ``search`` is a callable ``(bureau, key_id, probe bytes, modality, finger_position, ppi, top, fmr, label)
+    -> (list[CandidateOut], TCN or None)`` run on the runner thread (the service's synchronous search;
+    a probe whose bytes are an ANSI/NIST-ITL transaction is searched as one, all its images fused).
     """
 
     def __init__(self, db: ApiDatabase, store: Path, search, hidden_from,
@@ -236,7 +237,10 @@ class JobRunner:
         return self.get(bureau, jid)
 
     def results(self, bureau: str, jid: str) -> S.JobResults:
+        from indexer.fusion import fused_threshold
+
         job = self.get(bureau, jid)
+        fmr = json.loads(self.db.query("SELECT params FROM jobs WHERE id=?", (jid,))[0][0])["fmr"]
         hidden = self._hidden_from(bureau)
         items = []
         for idx, label, state, result in self.db.query(
@@ -245,8 +249,9 @@ class JobRunner:
             cands = [S.CandidateOut(**c) for c in res.get("candidates", []) if c["subject"] not in hidden]
             for r, c in enumerate(cands, 1):
                 c.rank = r
-            items.append(S.JobItemOut(index=idx, label=label, state=state, error=res.get("error"), candidates=cands))
-        return S.JobResults(job=job, items=items)
+            items.append(S.JobItemOut(index=idx, label=label, state=state, error=res.get("error"), candidates=cands,
+                                      control_number=res.get("control_number")))
+        return S.JobResults(job=job, items=items, threshold=fused_threshold(fmr))
 
     @staticmethod
     def results_csv(results: S.JobResults) -> str:
@@ -301,8 +306,8 @@ class JobRunner:
 
             try:
                 data = read_probe_file(Path(path), self.max_image_bytes)
-                cands = self._search(bureau, key_id, data, modality, pos, p["ppi"], p["top"], p["fmr"], label)
-                state, result = "done", {"candidates": [c.model_dump() for c in cands]}
+                cands, tcn = self._search(bureau, key_id, data, modality, pos, p["ppi"], p["top"], p["fmr"], label)
+                state, result = "done", {"candidates": [c.model_dump() for c in cands], "control_number": tcn}
             except (LocardError, OSError) as exc:
                 state, result = "failed", {"error": f"{type(exc).__name__}: {exc}"}
             col = "done" if state == "done" else "failed"

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexer.errors import CalibrationError, ProbeError, SubjectNotFoundError
 from matcher.errors import (EmptyImageError, FailureToEnrol, ImageError, ImageTooLargeError, LocardError,
-                            TemplateError, UnsupportedFormatError)
+                            TemplateError, TransactionError, TransactionTooLargeError, UnsupportedFormatError)
 
 from .schemas import ProblemDetail
 
@@ -50,6 +50,10 @@ def problem_response(status: int, title: str, detail: str, *, type_: str = "abou
 
 def locard_error_status(exc: LocardError) -> tuple[int, str]:
     """HTTP status and problem type of a typed locard error."""
+    if isinstance(exc, TransactionTooLargeError):
+        return 413, "transaction-too-large"
+    if isinstance(exc, TransactionError):
+        return 422, "unreadable-transaction"
     if isinstance(exc, ImageTooLargeError):
         return 413, "image-too-large"
     if isinstance(exc, (UnsupportedFormatError, EmptyImageError)):

@@ -57,9 +57,11 @@ class SubjectPage(BaseModel):
 class ImageOutcome(BaseModel):
     """What happened to one image of an enrolment or search."""
 
-    part: str = Field(description="Form field the image came in (fingerprint or face)")
-    index: int = Field(description="Position of the image within its field")
-    filename: str = ""
+    part: str = Field(description="Form field the image came in (fingerprint or face), or 'transaction' for a "
+                                   "record of a transaction body")
+    index: int = Field(description="Position of the image within its field (a transaction's record number, "
+                                   "Type-1 being 1)")
+    filename: str = Field("", description="File name sent, or the record's label (record 3 (Type-14, IDC 1))")
     modality: Modality
     finger_position: int = 0
     accepted: bool
@@ -117,6 +119,7 @@ class SearchOut(BaseModel):
     expected_fpir: float | None
     probes: list[ImageOutcome]
     candidates: list[CandidateOut]
+    control_number: str | None = Field(None, description="TCN (1.009) of the probe transaction, when the probe was one")
 
 
 class ComparisonOut(BaseModel):
@@ -337,8 +340,33 @@ class JobItemOut(BaseModel):
     state: Literal["pending", "done", "failed"]
     error: str | None = None
     candidates: list[CandidateOut] = []
+    control_number: str | None = Field(None, description="TCN (1.009) of a transaction probe")
 
 
 class JobResults(BaseModel):
     job: JobOut
     items: list[JobItemOut]
+    threshold: float | None = Field(None, description="Decision threshold (-log10 FMR) of the job's fmr")
+
+
+# -- options of requests whose body is an ANSI/NIST-ITL transaction (api.transactions) ---------------
+class TransactionEnrolQuery(BaseModel):
+    """Query parameters of an enrolment whose body is a transaction (multipart requests send form fields)."""
+
+    shared_with: str = Field("none", max_length=10_000, description=(
+        "With a transaction body: who besides your bureau may see the record ('all', a comma-separated list "
+        "of bureaus, or 'none')"))
+    reference: str = Field("", max_length=200, description=(
+        "With a transaction body: your own reference; default the subject's name in the transaction "
+        "(locard's 2.003), else its TCN"))
+
+
+class TransactionSearchQuery(BaseModel):
+    """Query parameters of a search or batch job whose body is a transaction."""
+
+    top: int = Field(10, ge=1, le=100, description="With a transaction body: candidates returned")
+    fmr: float = Field(1e-3, gt=0, le=1, description="With a transaction body: target FMR of the decision")
+    case: str = Field("", max_length=200, description="With a transaction body: your case reference (search only)")
+    finger_position: int | None = Field(None, ge=0, le=10, description=(
+        "With a transaction body of latents: their finger position (default: the one finger a record names, "
+        "else 0, unknown)"))

@@ -22,7 +22,7 @@ import logging
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -76,6 +76,8 @@ class ImageInput:
     modality: str
     finger_position: int = 0
     ppi: float = 500.0
+    metadata: dict = field(default_factory=dict)
+    """Kept with the sample (a transaction's record, TCN and Type-2 fields)."""
 
     @property
     def sha256(self) -> str:
@@ -148,6 +150,15 @@ class QueryService:
         await run_sync(self.audit.append, {**_who(caller), "action": "audit-verify", "entries": check.entries,
                                            "intact": check.intact, "problems": len(check.problems)})
         return check
+
+    async def refused_input(self, caller: KeyRecord, action: str, data: bytes, exc: LocardError) -> None:
+        """Record a request refused for its body before any image was used (an unreadable transaction)."""
+        from .problems import locard_error_status
+
+        await run_sync(self.audit.append, {**_who(caller), "action": action,
+                                           "transaction": hashlib.sha256(data).hexdigest(),
+                                           "outcome": f"refused: {locard_error_status(exc)[0]}",
+                                           "reason": str(exc)[:300]})
 
     async def _refuse(self, caller: KeyRecord, action: str, subject: str, detail: str) -> Problem:
         await run_sync(self.audit.append, {**_who(caller), "action": action, "subject": subject,
@@ -241,8 +252,11 @@ class QueryService:
         return page_out
 
     async def enrol(self, caller: KeyRecord, images: list[ImageInput], shared_with: tuple[str, ...] | None,
-                    reference: str, existing: str | None = None) -> S.Enrolment:
-        """Enrol a new subject, or (``existing``) add a new encounter to a subject the caller's bureau owns."""
+                    reference: str, existing: str | None = None, refused: list[S.ImageOutcome] = ()) -> S.Enrolment:
+        """Enrol a new subject, or (``existing``) add a new encounter to a subject the caller's bureau owns.
+
+        ``refused``: images of the request already known to be unusable (records of a transaction
+        set aside), answered and audited with the others."""
         if existing is not None:
             rule = await run_sync(self.access.get, existing)
             if not rule.visible_to(caller.bureau) or not await self._exists(existing):
@@ -274,8 +288,9 @@ class QueryService:
                     subject=name, modality=im.modality, template=e.template, template_version=e.template_version,
                     quality=e.quality, sha256=sample_hash(name, e.sha256), finger_position=im.finger_position,
                     source=str(image_path(store.resolve(), e.sha256)),
-                    metadata={"image_sha256": e.sha256, "filename": im.filename[:200], "ppi": im.ppi,
+                    metadata={**im.metadata, "image_sha256": e.sha256, "filename": im.filename[:200], "ppi": im.ppi,
                               "bureau": caller.bureau})))
+        outcomes += refused
         record = {**_who(caller), "action": "enrol" if existing is None else "enrol-encounter", "subject": name,
                   "images": [{"sha256": o.image_sha256, "modality": o.modality, "accepted": o.accepted,
                               "error": o.error} for o in outcomes]}
@@ -349,8 +364,10 @@ class QueryService:
         return S.Deleted(id=subject, samples=len(ids))
 
     # -- probes -------------------------------------------------------------------------------
-    async def probes(self, images: list[ImageInput]) -> tuple[list[Probe], list[S.ImageOutcome], list[int]]:
-        """Extract probe templates; returns usable probes, an outcome per image, and their image indexes."""
+    async def probes(self, images: list[ImageInput], refused: list[S.ImageOutcome] = ()
+                     ) -> tuple[list[Probe], list[S.ImageOutcome], list[int]]:
+        """Extract probe templates; returns usable probes, an outcome per image (then the ``refused``
+        ones), and their image indexes."""
         limits = self.config.limits
         results: list = [None] * len(images)
 
@@ -374,12 +391,13 @@ class QueryService:
                                            finger_position=im.finger_position, accepted=ok, quality=q,
                                            image_sha256=im.sha256, error=None if ok else type(r).__name__,
                                            reason=None if ok else str(r)))
+        outcomes += refused
         if not probes:
-            first = next(r for r in results if not isinstance(r, Probe))
+            first = next((r for r in results if not isinstance(r, Probe)), None)
             from .problems import locard_error_status
 
-            status, kind = locard_error_status(first)
-            raise Problem(status if len(images) == 1 else 422, "no probe image could be used; see images",
+            status, kind = locard_error_status(first) if first is not None else (422, "unusable-probe")
+            raise Problem(status if len(outcomes) == 1 else 422, "no probe image could be used; see images",
                           type_=TYPE_BASE + kind, images=[o.model_dump() for o in outcomes])
         return probes, outcomes, used
 
@@ -395,20 +413,45 @@ class QueryService:
         return out, result, result.gallery_subjects
 
     def search_for_job(self, bureau: str, key_id: str, data: bytes, modality: str, finger_position: int,
-                       ppi: float, top: int, fmr: float, label: str) -> list[S.CandidateOut]:
-        """One batch-job probe, on the job runner's thread (raises typed locard errors)."""
+                       ppi: float, top: int, fmr: float, label: str) -> tuple[list[S.CandidateOut], str | None]:
+        """One batch-job probe, on the job runner's thread: candidates, and the TCN when the probe is
+        a transaction (all its images fused; raises typed locard errors)."""
+        from indexer.transactions import is_transaction
+
         who = {"key": key_id, "role": "bureau", "bureau": bureau, "action": "search", "batch": True, "label": label,
                "probes": [hashlib.sha256(data).hexdigest()], "top": top, "fmr": fmr}
+        tcn = None
         try:
-            p = probe(data, modality, finger_position, ppi, self.config.limits, label)
+            if is_transaction(data):
+                probes, tcn = self._transaction_probes(data, finger_position or None, label)
+            else:
+                probes = [probe(data, modality, finger_position, ppi, self.config.limits, label)]
         except LocardError as exc:
             self.audit.append({**who, "outcome": f"failed: {type(exc).__name__}", "reason": str(exc)[:300]})
             raise
         self.forget_deleted()
         cands = _candidates(self.gallery.call(self.gallery.identify(
-            [p], top, fmr, lambda: self.access.hidden_from(bureau))))
+            probes, top, fmr, lambda: self.access.hidden_from(bureau))))
         self.audit.append({**who, "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
-        return cands
+        return cands, tcn
+
+    def _transaction_probes(self, data: bytes, latent_position: int | None, label: str) -> tuple[list[Probe], str]:
+        """The usable probes of a transaction and its TCN (ProbeError, with each record's reason, if none)."""
+        from indexer.errors import ProbeError
+
+        from .transactions import transaction_inputs
+
+        inputs = transaction_inputs(data, "search", self.config.limits, latent_position)
+        probes, why = [], [f"{o.filename}: {o.reason}" for o in inputs.refused]
+        for im in inputs.images:
+            try:
+                probes.append(probe(im.data, im.modality, im.finger_position, im.ppi, self.config.limits,
+                                    f"{label} {im.filename}"))
+            except LocardError as exc:
+                why.append(f"{im.filename}: {exc}")
+        if not probes:
+            raise ProbeError("no image of the transaction could be used: " + "; ".join(why)[:1000])
+        return probes, inputs.control_number
 
     # -- batch jobs ---------------------------------------------------------------------------
     async def submit_job(self, caller: KeyRecord, probes, top: int, fmr: float, ppi: float) -> S.JobOut:
@@ -439,9 +482,12 @@ class QueryService:
 
 
     async def search(self, caller: KeyRecord, images: list[ImageInput], top: int, fmr: float,
-                     case: str = "") -> S.SearchOut:
+                     case: str = "", refused: list[S.ImageOutcome] = (), control_number: str | None = None
+                     ) -> S.SearchOut:
+        """1:N; ``refused``: images of the request already known to be unusable, ``control_number``:
+        the probe transaction's TCN."""
         try:
-            probes, outcomes, used = await self.probes(images)
+            probes, outcomes, used = await self.probes(images, refused)
         except Problem as exc:  # no usable probe: the attempt is recorded all the same
             await run_sync(self.audit.append, {**_who(caller), "action": "search", "probes": [im.sha256 for im in images],
                                                "top": top, "fmr": fmr, "case": case,
@@ -455,12 +501,12 @@ class QueryService:
         request_id = "srch_" + secrets.token_hex(8)  # not the audit sequence number: that would count others' work
         await run_sync(self.audit.append, {
             **_who(caller), "action": "search", "request_id": request_id, "probes": [o.image_sha256 for o in outcomes],
-            "top": top, "fmr": fmr, "case": case,
+            "top": top, "fmr": fmr, "case": case, **({"tcn": control_number} if control_number else {}),
             "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
         out = S.SearchOut(search_id=request_id, case=case, calibrated=result.calibrated, fmr=fmr,
                           threshold=result.threshold, gallery_subjects=visible,
                           expected_fpir=expected_fpir(fmr, visible) if result.calibrated else None,
-                          probes=outcomes, candidates=cands)
+                          probes=outcomes, candidates=cands, control_number=control_number)
         await run_sync(self.casework.remember, caller, out)  # so it can be reopened and concluded on
         return out
 

@@ -1,14 +1,17 @@
-"""Multipart uploads -> :class:`api.service.ImageInput`, with the count and size limits."""
+"""Multipart uploads and transaction bodies -> :class:`api.service.ImageInput`, with the count and size limits."""
 
 from __future__ import annotations
 
 from anyio.to_thread import run_sync
-from fastapi import UploadFile
+from fastapi import Request, UploadFile
+
+from matcher.errors import ImageTooLargeError, LocardError
 
 from .admission import check_pixel_budget
 from .keys import BUREAU_NAME
 from .problems import TYPE_BASE, Problem
 from .service import ImageInput, QueryService
+from .transactions import TransactionInputs, transaction_inputs
 
 
 async def read_upload(service: QueryService, f: UploadFile, part: str, index: int) -> bytes:
@@ -26,7 +29,8 @@ async def read_images(service: QueryService, fingerprints: list[UploadFile] | No
     n = len(fingerprints) + len(faces)
     limit = service.config.limits.max_images
     if n == 0:
-        raise Problem(422, "no image was sent: send one or more 'fingerprint' and/or 'face' file parts",
+        raise Problem(422, "no image was sent: send one or more 'fingerprint' and/or 'face' file parts, or an "
+                           "ANSI/NIST-ITL transaction as the body (Content-Type: application/x-ansi-nist)",
                       type_=TYPE_BASE + "invalid-request")
     if n > limit:
         raise Problem(413, f"{n} images in one request; the limit is {limit}", type_=TYPE_BASE + "too-many-images")
@@ -110,3 +114,35 @@ async def read_job_probes(service: QueryService, fingerprints: list[UploadFile] 
         raise Problem(422, "no probe was sent: send 'fingerprint' / 'face' file parts or a ZIP 'archive'",
                       type_=TYPE_BASE + "invalid-request")
     return probes
+
+
+async def read_transaction_body(service: QueryService, request: Request, caller, action: str,
+                                latent_position: int | None = None) -> TransactionInputs:
+    """The images of a transaction body (:mod:`api.transactions`) for ``action`` (``enrol``,
+    ``enrol-encounter`` or ``search``).  A transaction that cannot be read, or over the limits,
+    is refused (422, 413) and the attempt audited."""
+    data = await request.body()  # bounded by the body-size limit before it is read
+    purpose = "search" if action == "search" else "enrol"
+    try:
+        return await run_sync(transaction_inputs, data, purpose, service.config.limits, latent_position)
+    except LocardError as exc:
+        await service.refused_input(caller, action, data, exc)
+        raise
+
+
+async def read_job_transaction(service: QueryService, request: Request, caller, latent_position: int | None):
+    """A batch job of one transaction body (searched as one probe, asynchronously), checked now: held
+    to the per-image byte limit like any job probe, readable, within the request limits."""
+    from .jobs import JobProbe
+
+    data = await request.body()
+    try:
+        limit = service.config.limits.max_image_bytes
+        if len(data) > limit:
+            raise ImageTooLargeError(f"a job's transaction is {len(data)} bytes; a job probe may be {limit}")
+        inputs = await run_sync(transaction_inputs, data, "search", service.config.limits, latent_position)
+    except LocardError as exc:
+        await service.refused_input(caller, "batch-submit", data, exc)
+        raise
+    label = f"transaction {inputs.control_number}".strip()
+    return [JobProbe(label[:200], "finger", latent_position or 0, data=data)]
