@@ -284,14 +284,15 @@ def record_bytes(data: bytes, index: int, sha256: str) -> bytes:
 
 
 def record_source(path: str | Path, index: int) -> str:
-    """A sample's ``source`` naming one record of a transaction file (see :func:`parse_record_source`)."""
-    return f"{path}#record={index}"
+    """A sample's ``source`` naming one record of a transaction file: ``file#record=N`` with N the
+    record number of its label (Type-1 is record 1; see :func:`parse_record_source`)."""
+    return f"{path}#record={index + 2}"
 
 
 def parse_record_source(source: str) -> tuple[Path, int] | None:
-    """``(file, record index)`` of a source written by :func:`record_source`, else None."""
+    """``(file, index in Transaction.records)`` of a source written by :func:`record_source`, else None."""
     path, sep, rest = source.rpartition("#record=")
-    return (Path(path), int(rest)) if sep and rest.isascii() and rest.isdigit() else None
+    return (Path(path), int(rest) - 2) if sep and rest.isascii() and rest.isdigit() and int(rest) >= 2 else None
 
 
 def source_items(path: Path, identity: str, subject_field: str | None = None) -> list:
