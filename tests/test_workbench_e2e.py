@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import statistics
 import subprocess
@@ -65,7 +66,8 @@ def bench(tmp_path_factory):
     keys = {who: _key(store, role, bureau) for who, role, bureau in (
         ("examiner1", "examiner", "A"), ("examiner2", "examiner", "A"), ("auditor", "auditor", "A"),
         ("bureauA", "bureau", "A"), ("bureauB", "bureau", "B"))}
-    server = start_server(store, "--max-concurrent-per-key", "4", log_path=store / "server.log", timeout=90)
+    server = start_server(store, "--max-concurrent-per-key", "4", "--manifest-root", str(FVC),
+                          log_path=store / "server.log", timeout=90)
     try:
         ids = {}
         with httpx.Client(base_url=server.base_url, timeout=120, headers={"X-API-Key": keys["bureauA"]}) as c:
@@ -127,6 +129,7 @@ def test_examiner_identifies_and_another_examiner_verifies_blind(bench):
     assert ex1.inner_text("#zoom-label") != zoom
     ex1.keyboard.press("n")
     ex1.wait_for_url(f"**/#compare/*/{ranked[1]}")
+    ex1.wait_for_selector("#cand-pos:has-text('candidate 2 of')")  # the next view is there
     ex1.keyboard.press("p")
     ex1.wait_for_url(f"**/#compare/*/{mate}")
     ex1.wait_for_selector("#cmp-score:not(:empty)", timeout=120_000)
@@ -209,13 +212,18 @@ def _zip(tmp_path: Path, names: list[str]) -> Path:
     return path
 
 
-def _job_download(page, archive: Path, fmt: str) -> str:
+def _job_download(page, fmt: str, archive: Path | None = None, manifest: str = "") -> str:
+    """Submit a batch job from the page (a ZIP, or a manifest), wait for it, download its results."""
     page.click("#nav-jobs")
-    page.set_input_files("#job-archive", str(archive))
+    if archive:
+        page.set_input_files("#job-archive", str(archive))
+    page.fill("#job-manifest", manifest)
     page.click("#submit-job")
-    page.wait_for_selector("#jobs tr[data-state=done]", timeout=120_000)
+    job = page.inner_text(".side .notice").split()[1].rstrip(":")
+    row = f"#jobs tr[data-job={job}][data-state=done]"
+    page.wait_for_selector(row, timeout=120_000)
     with page.expect_download() as dl:
-        page.click(f"#jobs tr[data-state=done] button:has-text('{fmt.upper()}')")
+        page.click(f"{row} button:has-text('{fmt.upper()}')")
     return Path(dl.value.path()).read_text()
 
 
@@ -224,9 +232,12 @@ def test_bureau_batch_zip_and_csv(bench, tmp_path):
     assert _nav(page) == ["Search", "Batch jobs", "Subjects"]
     assert _search(page, FVC / "103_4.tif")[0] == bench.ids[103]
     assert page.locator("#candidates tr.link").count() == 0  # a bureau key may not open the comparison
-    text = _job_download(page, _zip(tmp_path, ["102_4.tif", "104_6.tif"]), "csv")
+    text = _job_download(page, "csv", archive=_zip(tmp_path, ["102_4.tif", "104_6.tif"]))
     rank1 = {r["label"]: r["subject"] for r in csv.DictReader(io.StringIO(text)) if r["rank"] == "1"}
     assert rank1 == {"102_4.tif": bench.ids[102], "104_6.tif": bench.ids[104]}
+    # a manifest of images under the server's --manifest-root, results as JSON
+    items = json.loads(_job_download(page, "json", manifest='{"probes": [{"path": "105_4.tif"}], "top": 3}'))["items"]
+    assert [i["candidates"][0]["subject"] for i in items] == [bench.ids[105]]
     # the bureau's own subjects and their rule
     page.click("#nav-subjects")
     page.wait_for_selector("#subjects table")
@@ -244,7 +255,7 @@ def test_another_bureau_sees_none_of_its_subjects(bench, tmp_path):
     ranked = _search(page, FVC / "101_5.tif", LFW / "Colin_Powell" / "Colin_Powell_0002.jpg")
     assert not a_ids & set(ranked)
     shown.append(page.inner_text("body"))
-    shown.append(_job_download(page, _zip(tmp_path, ["101_5.tif"]), "json"))
+    shown.append(_job_download(page, "json", archive=_zip(tmp_path, ["101_5.tif"])))
     shown.append(page.inner_text("body"))
     assert not [i for i in a_ids for text in shown if i in text]
 

@@ -50,7 +50,7 @@ export function render(root, [searchId, subject], ctx) {
   function step(d) {
     if (!search || !search.candidates.length) return;
     const next = search.candidates[(idx + d + search.candidates.length) % search.candidates.length];
-    location.hash = `#compare/${encodeURIComponent(searchId)}/${encodeURIComponent(next.subject)}`;
+    leave(`#compare/${encodeURIComponent(searchId)}/${encodeURIComponent(next.subject)}`);
   }
 
   // -- geometry: both halves share one transform; each image is centred in its half ----------
@@ -167,14 +167,20 @@ export function render(root, [searchId, subject], ctx) {
     const r = canvas.getBoundingClientRect();
     zoom(e.deltaY < 0 ? 1.15 : 1 / 1.15, e.clientX - r.left, e.clientY - r.top);
   }, { passive: false });
+  // The hash changes at once but the next view renders on the hashchange event: keys pressed in
+  // between must not act on this view (a second "n" would step from the old candidate).
+  function leave(hash) {
+    alive = false;
+    location.hash = hash;
+  }
   const onKey = (e) => {
-    if (e.target.closest("input, textarea, select") || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (!alive || e.target.closest("input, textarea, select") || e.ctrlKey || e.metaKey || e.altKey) return;
     const act = { n: () => step(1), "]": () => step(1), p: () => step(-1), "[": () => step(-1),
       "+": () => zoom(1.25), "=": () => zoom(1.25), "-": () => zoom(1 / 1.25), 0: fit,
       1: () => zoom(1 / view.s), m: () => flip("minutiae"), l: () => flip("lines"), e: () => flip("enhanced"),
       ArrowLeft: () => pan(40, 0), ArrowRight: () => pan(-40, 0), ArrowUp: () => pan(0, 40), ArrowDown: () => pan(0, -40),
       c: () => { const f = side.querySelector("input, textarea, button"); if (f) f.focus(); },
-      Escape: () => { location.hash = `#search/${encodeURIComponent(searchId)}`; } }[e.key];
+      Escape: () => leave(`#search/${encodeURIComponent(searchId)}`) }[e.key];
     if (act) { e.preventDefault(); act(); }
   };
   window.addEventListener("mousemove", onMove);
