@@ -2,7 +2,7 @@
 // The key lives in sessionStorage only (gone when the tab closes); never in a URL, never logged.
 
 const KEY_SLOT = "locard.key";
-export const KEY_HEADER = "X-API-Key";
+const KEY_HEADER = "X-API-Key";
 
 export const key = {
   get: () => sessionStorage.getItem(KEY_SLOT),
@@ -10,7 +10,7 @@ export const key = {
   clear: () => sessionStorage.removeItem(KEY_SLOT),
 };
 
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, problem) {
     super(problem.detail || problem.title || `HTTP ${status}`);
     this.status = status;

@@ -2,7 +2,7 @@
 // locked together; minutiae with direction ticks, pairs numbered alike, lines on demand; the conclusion.
 
 import { get, call } from "./api.js";
-import { h, notice, FINGERS, fill } from "./dom.js";
+import { h, notice, fill } from "./dom.js";
 import { session } from "./search.js";
 import { conclusionPanel } from "./conclude.js";
 
@@ -39,7 +39,7 @@ export function render(root, [searchId, subject], ctx) {
     h("button", { type: "button", onclick: () => zoom(1.25), title: "zoom in (+)" }, "+"),
     h("button", { type: "button", onclick: fit, title: "fit (0)" }, "fit"), zoomLabel);
   fill(root, h("div", { class: "compare" }, h("div", { class: "cmp-main" }, toolbar, info, stage), side));
-  side.append(h("details", { class: "keys" }, h("summary", {}, "Keyboard"),
+  side.append(h("details", { class: "keys", open: true }, h("summary", {}, "Keyboard"),
     h("dl", {}, KEYS.map(([k, what]) => [h("dt", {}, h("kbd", {}, k)), h("dd", {}, what)]))));
 
   function flip(name) {
