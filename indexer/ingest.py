@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -360,26 +361,34 @@ def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, worker
     pending: list[Extracted] = []
     since_sync = 0
 
-    def commit():
+    def commit(final: bool = True):
+        """Store what is pending; each transaction's samples in their own call (one encounter),
+        and, unless ``final``, the last transaction's held back (more may follow)."""
         nonlocal since_sync
-        if not pending:
-            return
-        ids = store.add_samples(
-            [NewSample(subject=e.item.identity, modality=e.item.modality, template=e.template,
-                       template_version=e.template_version, quality=e.quality, sha256=e.sha256,
-                       finger_position=e.item.finger_position,
-                       source=str(e.item.path) if e.item.record is None else record_source(e.item.path, e.item.record),
-                       metadata=_metadata(e.item)) for e in pending],
-            encounter_source=str(source) if not isinstance(source, list) else "")
-        for e, sid in zip(pending, ids):
-            if sid is None:
-                report.skipped += 1
-            else:
-                report.added += 1
-                since_sync += 1
-                if e.vectors is not None:
-                    cache[e.item.modality][sid] = e.vectors
-        pending.clear()
+        batch = list(pending)
+        last = pending[-1].item if pending else None
+        while not final and batch and batch[-1].item.record is not None and batch[-1].item.path == last.path:
+            batch.pop()
+        del pending[:len(batch)]
+        images = [e for e in batch if e.item.record is None]
+        groups = [(images, str(source) if not isinstance(source, list) else "")] if images else []
+        for path, group in groupby((e for e in batch if e.item.record is not None), key=lambda e: e.item.path):
+            groups.append((list(group), str(path)))
+        for group, encounter_source in groups:
+            ids = store.add_samples(
+                [NewSample(subject=e.item.identity, modality=e.item.modality, template=e.template,
+                           template_version=e.template_version, quality=e.quality, sha256=e.sha256,
+                           finger_position=e.item.finger_position, metadata=_metadata(e.item),
+                           source=str(e.item.path) if e.item.record is None else record_source(e.item.path, e.item.record))
+                 for e in group], encounter_source=encounter_source)
+            for e, sid in zip(group, ids):
+                if sid is None:
+                    report.skipped += 1
+                else:
+                    report.added += 1
+                    since_sync += 1
+                    if e.vectors is not None:
+                        cache[e.item.modality][sid] = e.vectors
 
     def sync():
         nonlocal since_sync
@@ -410,9 +419,9 @@ def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, worker
             else:
                 pending.append(e)
                 if len(pending) >= commit_every:
-                    commit()
+                    commit(final=False)
             if sync_index and since_sync >= index_every:
-                commit()
+                commit(final=False)
                 sync()
             if progress:
                 progress(done, len(items))

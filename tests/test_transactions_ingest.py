@@ -153,6 +153,21 @@ def test_ingest_again_skips_what_is_stored(world):
     assert r.output.strip().startswith("0 added,")
 
 
+def test_each_transaction_is_one_encounter_whatever_the_commit_size(world, tmp_path):
+    from indexer.ingest import ingest, scan_source
+
+    src = world["root"] / "src"
+    items = [it for it in scan_source(src) if it.path.name in ("person1.an2", "person2.an2")]
+    st = GalleryStore(tmp_path / "store", create=True)
+    try:
+        report = ingest(items, st, workers=1, commit_every=1, sync_index=False)
+        assert report.added == 4
+        subjects = {s.name: (s.encounters, s.finger_samples) for s in st.subjects(limit=10)}
+    finally:
+        st.close()
+    assert subjects == {"person1": (1, 2), "person2": (1, 2)}
+
+
 def test_search_with_another_transaction_finds_the_person_and_writes_a_response(world):
     from locard import app
     from matcher.interchange import read_search_response, read_transaction
