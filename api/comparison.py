@@ -50,7 +50,20 @@ class FingerMatch:
 
 
 def source_bytes(sample) -> tuple[bytes | None, str]:
-    """The bytes of a sample's source image, or None with why (missing, unreadable, changed)."""
+    """The bytes of a sample's source image, or None with why (missing, unreadable, changed).
+
+    A sample ``locard ingest`` took from a transaction names its record (``FILE#record=N``):
+    the image is read from there, checked against the record's data as it was enrolled."""
+    from indexer.transactions import parse_record_source, record_bytes
+
+    record = parse_record_source(sample.source or "")
+    if record is not None and record[0].is_file():
+        try:
+            return record_bytes(record[0].read_bytes(), record[1], sample.sha256), "source"
+        except OSError:
+            return None, "gallery image not readable"
+        except LocardError:
+            return None, "gallery image changed since enrolment (its transaction record differs)"
     src = Path(sample.source) if sample.source else None
     if src is None or not src.is_file():
         return None, "gallery image not reachable"

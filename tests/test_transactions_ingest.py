@@ -153,6 +153,24 @@ def test_ingest_again_skips_what_is_stored(world):
     assert r.output.strip().startswith("0 added,")
 
 
+def test_the_compare_view_reads_an_ingested_record_back(world, tmp_path):
+    """The service shows a gallery image from its transaction record, and says when it changed."""
+    from dataclasses import replace
+
+    from api.comparison import source_bytes
+    from matcher.imageio import decode_image
+
+    sample = next(s for s in _samples(world["store"], "person3") if s.finger_position == 7)
+    data, how = source_bytes(sample)
+    sent = decode_image(world["people"]["person3"][1][0].read_bytes()).pixels
+    assert how == "source" and decode_image(data).pixels.shape == sent.shape
+    moved = tmp_path / "person3.an2"
+    tx = Path(sample.source.partition("#")[0]).read_bytes()
+    moved.write_bytes(tx.replace(b"TCN-3", b"TCN-X"))  # same records: still the image enrolled
+    assert source_bytes(replace(sample, source=f"{moved}#record=4"))[1] == "source"
+    assert "changed" in source_bytes(replace(sample, source=f"{moved}#record=3"))[1]
+
+
 def test_each_transaction_is_one_encounter_whatever_the_commit_size(world, tmp_path):
     from indexer.ingest import ingest, scan_source
 
