@@ -135,6 +135,12 @@ def transaction_inputs(data: bytes, purpose: str, limits: Limits,
         else:
             images.append(ImageInput("transaction", im.index + 2, im.label, encoded, im.modality, im.finger_position,
                                      im.ppi, im.metadata))
+    from .admission import request_pixels
+
+    counted = request_pixels(images)  # from the images' own headers: a record may understate its size
+    if counted > limits.max_request_pixels:
+        raise ImageTooLargeError(f"the transaction's images hold {counted / 1e6:.1f} million pixels together; the "
+                                 f"limit is {limits.max_request_pixels / 1e6:.1f} million per request")
     return TransactionInputs(images, refused, found.control_number, subject_name(tx) or found.control_number)
 
 

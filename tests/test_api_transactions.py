@@ -198,9 +198,13 @@ def test_transaction_limits_are_413(world):
     assert r.status_code == 413 and "7 images" in r.json()["detail"]
     five = transaction("big", {p: f"000{p}_1" for p in range(1, 6)})  # 5 x 288 x 384 = 0.55 Mpx > 0.5
     r = world.post("/v1/search", five, role="examiner")
-    assert r.status_code == 413 and "million pixels" in r.json()["detail"]
+    assert r.status_code == 413 and "declare 0.6 million pixels" in r.json()["detail"]
+    understated = five.replace(b"14.006:288", b"14.006:001")  # HLL 1 px: the WSQ headers still count
+    assert understated.count(b"14.006:001") == 5
+    r = world.post("/v1/search", understated, role="examiner")
+    assert r.status_code == 413 and "hold 0.6 million pixels" in r.json()["detail"]
     refused = [e for e in world.audit()[before:] if e.get("outcome") == "refused: 413"]
-    assert [e["action"] for e in refused] == ["enrol", "search"]
+    assert [e["action"] for e in refused] == ["enrol", "search", "search"]
     assert not any(e.get("outcome") == "enrolled" for e in world.audit()[before:])
 
 
