@@ -19,7 +19,7 @@ search response of one item (``?item=N``; a job of one item needs none).  Errors
 Limits are those of any image request: the body-size limit and the per-key admission apply
 before the body is read; each image record is held to the per-image byte limit, the images of
 one transaction to the per-request image count and pixel budget, counted from the sizes the
-records declare before anything is decoded (413).  A transaction that cannot be read is a 422
+records declare before anything is decoded, then from the images' own headers (413).  A transaction that cannot be read is a 422
 with the reader's message; records that cannot be used are listed one by one in the answer's
 ``images`` (``part`` ``transaction``, ``index`` the record number, ``filename`` its label).
 """
