@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from .faiss_index import VECTORS, open_index
+from .ingest_report import ErrorReport, IngestReport
 from .store import MODALITIES, GalleryStore, NewSample
 from .transactions import TRANSACTION_SUFFIXES, is_transaction, record_source
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".webp", ".wsq", ""}
-ERROR_FIELDS = ["file", "identity", "modality", "error", "reason", "record"]
 
 
 @dataclass(frozen=True)
@@ -62,45 +62,6 @@ class SourceItem:
     set_aside: str = ""
     """Why this record of a transaction is not enrolled (a latent, a palm ...): in the report
     as ``SetAside``, counted apart from failures."""
-
-
-@dataclass
-class IngestReport:
-    """What one ingest did.
-
-    Attributes
-    ----------
-    added : int
-        Samples committed.
-    skipped : int
-        Images already in the store (same SHA-256), including repeats within the source.
-    failed : int
-        Images in the error report (records set aside not counted).
-    set_aside : int
-        Records of transactions not enrolled by design (latents, palms, slaps, ...), each in
-        the report with why.
-    seconds : float
-        Wall time of the whole ingest, index synchronisation included.
-    error_report : Path or None
-        CSV with one row per failed image or record set aside (``file, identity, modality,
-        error, reason, record``; ``record`` names a transaction's record, empty for image files).
-    index_actions : dict
-        What the index synchronisation did, per modality.
-    """
-
-    total: int = 0
-    added: int = 0
-    skipped: int = 0
-    failed: int = 0
-    set_aside: int = 0
-    seconds: float = 0.0
-    error_report: Path | None = None
-    index_actions: dict = field(default_factory=dict)
-
-    @property
-    def per_second(self) -> float:
-        """Samples added per second of wall time."""
-        return self.added / self.seconds if self.seconds > 0 else 0.0
 
 
 def scan_source(source: str | Path, modality: str | None = None, subject_field: str | None = None) -> list[SourceItem]:
@@ -274,35 +235,6 @@ def _init_worker() -> None:
         pass
 
 
-class _ErrorReport:
-    """CSV written as failures happen (so a killed ingest keeps its report)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.n = 0
-        self._fh = None
-
-    def add(self, e: Extracted | tuple) -> None:
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            new = not self.path.exists()
-            self._fh = self.path.open("a", newline="")
-            self._w = csv.writer(self._fh)
-            if new:
-                self._w.writerow(ERROR_FIELDS)
-        if isinstance(e, Extracted):
-            row = [str(e.item.path), e.item.identity, e.item.modality, e.error, e.reason, e.item.record_label]
-        else:
-            row = list(e)
-        self._w.writerow(row)
-        self._fh.flush()
-        self.n += 1
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-
-
 def _metadata(item: SourceItem) -> dict:
     # A finger template is at 500 ppi whatever the scan was: keep the scan's resolution.
     return {**item.metadata, "ppi": item.ppi} if item.modality == "finger" else item.metadata
@@ -330,7 +262,7 @@ def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, worker
     items = source if isinstance(source, list) else scan_source(source, modality)
     report = IngestReport(total=len(items))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    errors = _ErrorReport(Path(error_report) if error_report else store.path / f"ingest-errors-{stamp}.csv")
+    errors = ErrorReport(Path(error_report) if error_report else store.path / f"ingest-errors-{stamp}.csv")
     known = store.known_hashes()
     todo: list[tuple[SourceItem, str, str]] = []
     done = 0
