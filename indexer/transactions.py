@@ -221,11 +221,19 @@ def subject_name(tx, subject_field: str | None = None) -> str | None:
     Parameters
     ----------
     subject_field : str, optional
-        A Type-2 field (``"2.014"``) that holds the subject's name in the sender's domain;
-        without it only locard's own subject id (2.003, domain LOCARD) is used.
+        A Type-2 field (``"2.014"``, ``"2.14"`` or ``"14"``) that holds the subject's name in the
+        sender's domain; without it only locard's own subject id (2.003, domain LOCARD) is used.
+
+    Raises
+    ------
+    ValueError
+        ``subject_field`` is not a Type-2 field number.
     """
     if subject_field:
-        value = tx.metadata().get(subject_field)
+        number = subject_field.strip().removeprefix("2.")
+        if not (number.isascii() and number.isdigit() and 3 <= int(number) <= 999):
+            raise ValueError(f"subject field {subject_field!r} is not a Type-2 field (2.003-2.999)")
+        value = tx.metadata().get(f"2.{int(number):03d}")
         if isinstance(value, str) and value.strip():
             return value.strip()
     return tx.subject_id.strip() if tx.subject_id and tx.subject_id.strip() else None

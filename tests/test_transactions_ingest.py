@@ -233,3 +233,21 @@ def test_which_records_a_search_uses():
     latent = contents(read((NIST / "type-9-13-m1.an2").read_bytes()), purpose="search", latent_position=0)
     assert [(im.modality, im.finger_position) for im in latent.images] == [("finger", 0)]
     assert contents(read((NIST / "type-9-13-m1.an2").read_bytes()), purpose="enrol").images == ()
+
+
+def test_subject_name_rule():
+    import numpy as np
+
+    from indexer.transactions import read, subject_name
+    from matcher.interchange import FingerprintSample, write_subject_transaction
+
+    print_ = FingerprintSample(position=2, pixels=np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8))
+    data = write_subject_transaction("locard-7", [print_], metadata={14: "UCN-77", 18: "SMITH, TOM"}, tcn="T-1")
+    tx = read(data)
+    assert subject_name(tx) == "locard-7"
+    assert subject_name(tx, "2.014") == subject_name(tx, "14") == subject_name(tx, "2.14") == "UCN-77"
+    assert subject_name(tx, "2.020") == "locard-7"  # absent: locard's own id
+    other = read(data.replace(b"LOCARD", b"OTHERS"))
+    assert subject_name(other) is None and subject_name(other, "2.014") == "UCN-77"
+    with pytest.raises(ValueError):
+        subject_name(tx, "1.009")
