@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.responses import Response
 
-from matcher.errors import ImageTooLargeError
+from matcher.errors import ImageTooLargeError, TransactionError
 
 from . import schemas as S
 from .extraction import Limits
@@ -100,7 +100,7 @@ def transaction_inputs(data: bytes, purpose: str, limits: Limits,
     Raises
     ------
     matcher.errors.TransactionError
-        The transaction cannot be read (422).
+        The transaction cannot be read, or holds no image (422).
     matcher.errors.ImageTooLargeError
         An image record over the per-image byte limit, more images than a request may hold, or
         more pixels than its budget, from the declared sizes (413).
@@ -111,6 +111,8 @@ def transaction_inputs(data: bytes, purpose: str, limits: Limits,
 
     tx = read(data)
     found = contents(tx, purpose=purpose, latent_position=latent_position)
+    if not found.images and not found.set_aside:
+        raise TransactionError("the transaction holds no fingerprint or face image")
     if len(found.images) > limits.max_images:
         raise ImageTooLargeError(f"the transaction holds {len(found.images)} images to use; "
                                  f"the limit is {limits.max_images} per request")

@@ -172,6 +172,10 @@ def test_malformed_transactions_are_422_with_messages(world):
     assert r.json()["type"].endswith("unreadable-transaction") and "record" in r.json()["detail"]
     r = world.post("/v1/search", b"\x00 not a transaction", role="examiner")
     assert r.status_code == 422 and "not an ANSI/NIST-ITL transaction" in r.json()["detail"]
+    from matcher.interchange import write_search_response
+
+    r = world.post("/v1/search", write_search_response([]), role="examiner")  # readable, no image
+    assert r.status_code == 422 and "holds no fingerprint or face image" in r.json()["detail"]
     # every record unusable: one message per record
     r = world.post("/v1/subjects", damaged(good, 2))
     assert r.status_code == 422, r.text
