@@ -26,7 +26,7 @@ import numpy as np
 
 from . import PPI
 from .groundtruth import write_groundtruth
-from .impression import make_impression
+from .impression import Impression, make_impression
 from .master import make_master
 from .orientation import CLASSES, NATURAL_DISTRIBUTION
 
@@ -133,6 +133,33 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def write_impression(out: Path, stem: str, labels: dict, imp: Impression, master_minutiae: int,
+                     seed: int) -> None:
+    """Write ``images/<stem>.png`` and ``groundtruth/<stem>.json`` of one impression (atomically).
+
+    ``labels`` lead the ground-truth document (file, identity, class, impression, ppi,
+    ...); the image size and ``seed`` follow, then the press's geometry and the minutiae.
+    """
+    ok, png = cv2.imencode(".png", imp.image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+    if not ok:
+        raise RuntimeError(f"PNG encoding failed for {stem}")
+    _write_atomic(out / "images" / f"{stem}.png", png.tobytes())
+    t = imp.transform
+    header = {**labels, "width": int(imp.image.shape[1]), "height": int(imp.image.shape[0]), "seed": seed}
+    extra = {
+        "cores": np.round(imp.cores, 2).tolist(),
+        "deltas": np.round(imp.deltas, 2).tolist(),
+        "pressure": round(imp.press.pressure, 3),
+        "transform": {"rotation": round(t.angle, 4), "pivot": [round(v, 2) for v in t.pivot],
+                      "target": [round(v, 2) for v in t.target],
+                      "drag": [round(v, 2) for v in t.drag], "twist": round(t.twist, 4)},
+        "master_minutiae": master_minutiae,
+    }
+    gt = out / "groundtruth" / f"{stem}.json"
+    write_groundtruth(gt.with_name(gt.name + ".part"), header, imp.minutiae, extra)
+    os.replace(gt.with_name(gt.name + ".part"), gt)
+
+
 def write_identity(task: IdentityTask) -> list[dict[str, str]]:
     """Generate one master and its impressions, write them; the ``labels.csv`` rows."""
     out = Path(task.out)
@@ -140,26 +167,8 @@ def write_identity(task: IdentityTask) -> list[dict[str, str]]:
     master = make_master(task.kind, master_rng(task.seed, task.index))
     for j, stem in enumerate(_stems(task), start=1):
         imp = make_impression(master, impression_rng(task.seed, task.index, j))
-        ok, png = cv2.imencode(".png", imp.image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
-        if not ok:
-            raise RuntimeError(f"PNG encoding failed for {stem}")
-        _write_atomic(out / "images" / f"{stem}.png", png.tobytes())
-        t = imp.transform
-        header = {"file": f"images/{stem}.png", "identity": name, "class": task.kind,
-                  "impression": j, "ppi": PPI, "width": int(imp.image.shape[1]),
-                  "height": int(imp.image.shape[0]), "seed": task.seed}
-        extra = {
-            "cores": np.round(imp.cores, 2).tolist(),
-            "deltas": np.round(imp.deltas, 2).tolist(),
-            "pressure": round(imp.press.pressure, 3),
-            "transform": {"rotation": round(t.angle, 4), "pivot": [round(v, 2) for v in t.pivot],
-                          "target": [round(v, 2) for v in t.target],
-                          "drag": [round(v, 2) for v in t.drag], "twist": round(t.twist, 4)},
-            "master_minutiae": len(master.minutiae),
-        }
-        gt = out / "groundtruth" / f"{stem}.json"
-        write_groundtruth(gt.with_name(gt.name + ".part"), header, imp.minutiae, extra)
-        os.replace(gt.with_name(gt.name + ".part"), gt)
+        labels = {"file": f"images/{stem}.png", "identity": name, "class": task.kind, "impression": j, "ppi": PPI}
+        write_impression(out, stem, labels, imp, len(master.minutiae), task.seed)
     return label_rows(task)
 
 

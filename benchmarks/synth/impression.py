@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from .groundtruth import Minutiae
+from .press_style import FVC_STYLE, PressStyle
 
 #: Impression size ``(H, W)``, pixels at 500 ppi (the size of FVC2002 DB4).
 IMPRESSION_SHAPE = (384, 288)
@@ -111,31 +112,32 @@ class ImpressionTransform:
 
 
 def sample_transform(master_centre: tuple[float, float], rng: np.random.Generator,
-                     shape: tuple[int, int] = IMPRESSION_SHAPE) -> ImpressionTransform:
+                     shape: tuple[int, int] = IMPRESSION_SHAPE,
+                     style: PressStyle = FVC_STYLE) -> ImpressionTransform:
     """Draw a placement and a distortion for one press.
 
-    Meant to vary as much as an FVC2002 acquisition, whose volunteers were asked to
-    move, rotate, press harder or softer and drag the finger between impressions.
-    Placement: three presses in four turn by N(0, 8 deg), the fourth by 15-35 deg; the
-    finger centre lands within about 25-35 px of the image centre, one press in four
-    much further off, so the impression is strongly partial.  Distortion: the skin
-    outside a close-contact region 30-80 px across is dragged by ~10 px on average
-    (up to 25) and twisted by N(0, 3.5 deg).
+    With :data:`FVC_STYLE`, meant to vary as much as an FVC2002 acquisition, whose
+    volunteers were asked to move, rotate, press harder or softer and drag the finger
+    between impressions.  Placement: three presses in four turn by N(0, 8 deg), the
+    fourth by 15-35 deg; the finger centre lands within about 25-35 px of the image
+    centre, one press in four much further off, so the impression is strongly
+    partial.  Distortion: the skin outside a close-contact region 30-80 px across is
+    dragged by ~10 px on average (up to 25) and twisted by N(0, 3.5 deg).
     """
     h, w = shape
-    if rng.random() < 0.75:
-        angle = float(rng.normal(0, np.radians(8)))
+    if rng.random() < 1.0 - style.large_turn_share:
+        angle = float(rng.normal(0, style.rotation_sd))
     else:
         angle = float(rng.choice([-1.0, 1.0]) * np.radians(rng.uniform(15, 35)))
-    spread = np.array([25.0, 32.0]) * (2.4 if rng.random() < 0.25 else 1.0)
+    spread = np.array(style.spread) * (2.4 if rng.random() < style.far_share else 1.0)
     target = (w / 2 + rng.normal(0, spread[0]), h / 2 + rng.normal(0, spread[1]))
     contact = (master_centre[0] + rng.normal(0, 20), master_centre[1] + rng.normal(0, 25))
     r0 = rng.uniform(15, 40)
     r1 = r0 + rng.uniform(80, 130)
-    drag_len = min(25.0, rng.gamma(2.0, 5.0))
+    drag_len = min(style.drag_max, rng.gamma(2.0, style.drag_scale))
     drag_dir = rng.uniform(0, 2 * np.pi)
     drag = (drag_len * np.cos(drag_dir), drag_len * np.sin(drag_dir))
-    twist = float(np.clip(rng.normal(0, np.radians(3.5)), -np.radians(8), np.radians(8)))
+    twist = float(np.clip(rng.normal(0, style.twist_sd), -np.radians(8), np.radians(8)))
     waves = []
     for _ in range(3):
         a = rng.uniform(0, 2 * np.pi)
@@ -214,21 +216,23 @@ class Press:
     stripes: float
 
 
-def sample_press(rng: np.random.Generator) -> Press:
+def sample_press(rng: np.random.Generator, style: PressStyle = FVC_STYLE) -> Press:
     """Draw the photometric parameters of one press.
 
-    Three presses in four look like an optical sensor (light background, dark ridges,
-    FVC2002 DB1/DB4); one in four like a capacitive one (dark, low contrast, noisier,
-    with row and column stripes, as FVC2002 DB3).
+    With :data:`FVC_STYLE` three presses in four look like an optical sensor (light
+    background, dark ridges, FVC2002 DB1/DB4); one in four like a capacitive one
+    (dark, low contrast, noisier, with row and column stripes, as FVC2002 DB3).
     """
     pressure = float(np.clip(rng.normal(0, 0.55), -1, 1))
     # Light (dry) presses touch less of the finger.
-    scale = float(np.clip(rng.normal(0.88 + 0.12 * pressure, 0.12), 0.5, 1.15))
-    capacitive = rng.random() < 0.25
+    scale = float(np.clip(rng.normal(style.contact_mean + style.contact_slope * pressure, style.contact_sd),
+                          *style.contact_range))
+    capacitive = rng.random() < style.capacitive_share
     return Press(
         pressure=pressure,
         contact_scale=scale,
-        contact_offset=(float(rng.normal(0, 14)), float(rng.normal(0, 22))),
+        contact_offset=(float(rng.normal(0, style.contact_offset_sd[0])),
+                        float(rng.normal(0, style.contact_offset_sd[1]))),
         ridge_level=float(rng.uniform(10, 45) if capacitive else rng.uniform(15, 80)),
         valley_level=float(rng.uniform(95, 150) if capacitive else rng.uniform(175, 235)),
         blur=float(rng.uniform(0.6, 1.2)),
@@ -357,15 +361,15 @@ def _visible(x: np.ndarray, y: np.ndarray, contact: np.ndarray, margin: float = 
 
 
 def make_impression(master, rng: np.random.Generator,
-                    shape: tuple[int, int] = IMPRESSION_SHAPE) -> Impression:
-    """One impression of ``master`` (a :class:`.master.Master`).
+                    shape: tuple[int, int] = IMPRESSION_SHAPE, style: PressStyle = FVC_STYLE) -> Impression:
+    """One impression of ``master`` (a :class:`.master.Master`), pressed in ``style``.
 
     Ground truth is the master's minutiae mapped through the impression's transform,
     kept where the finger touched the sensor inside the image.
     """
     area = master.area
-    t = sample_transform((area.cx, area.cy), rng, shape)
-    press = sample_press(rng)
+    t = sample_transform((area.cx, area.cy), rng, shape, style)
+    press = sample_press(rng, style)
     mx, my = pull_back_maps(t, shape)
     ridges = cv2.remap(master.ridges, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                        borderValue=-1.0)
