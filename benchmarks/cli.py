@@ -190,6 +190,46 @@ def synth_fingerprints(
         typer.echo(f"contact sheet -> {preview}")
 
 
+@synth_app.command("tenprints")
+def synth_tenprints(
+    out: str = typer.Argument(..., metavar="OUT", help="Output folder (images/, groundtruth/, labels.csv, fingers.csv)."),
+    subjects: int = typer.Option(..., "--subjects", min=1, help="Number of persons (ten fingers each)."),
+    cards: int = typer.Option(2, "--cards", min=1, help="Ten-print cards (capture sessions) per subject."),
+    seed: int = typer.Option(0, "--seed", help="Master seed: same seed and options, same bytes."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes (0 = one per CPU)."),
+    flat: bool = typer.Option(True, "--flat/--rolled-only", help="A flat impression of every finger on every card besides the rolled one."),
+    amputated: float = typer.Option(None, "--amputated", min=0.0, max=1.0, help="Probability a finger is missing from every card (default 0.005)."),
+    bandaged: float = typer.Option(None, "--bandaged", min=0.0, max=1.0, help="Probability a finger is missing from one card (default 0.01)."),
+    resume: bool = typer.Option(False, "--resume", help="Keep subjects whose files an interrupted run of the same options already wrote."),
+    part: str = typer.Option(None, "--part", help="START:STOP - write only subjects START..STOP-1 (0-based), same names and bytes as the whole run."),
+) -> None:
+    """Ten-print subjects: ten different fingers per person (ANSI/NIST positions 1-10, per-position pattern classes), rolled and flat.
+
+    Writes OUT/images/<subject>_<position>_<card>_<rolled|flat>.png, OUT/groundtruth/<same>.json,
+    OUT/labels.csv (file, identity = subject, finger_position, impression_kind, card, finger, class, ...)
+    and OUT/fingers.csv (every finger on every card: printed, amputated or bandaged); see benchmarks/README.md.
+    """
+    from benchmarks.synth.fingers import AMPUTATED_RATE, BANDAGED_RATE
+    from benchmarks.synth.tenprint import generate_tenprints
+
+    try:
+        span = None
+        if part:
+            start, sep, stop = part.partition(":")
+            if not sep or not start.strip().isdigit() or not stop.strip().isdigit():
+                raise ValueError(f"--part wants START:STOP, got {part!r}")
+            span = (int(start), int(stop))
+        summary = generate_tenprints(out, subjects, cards, seed=seed, workers=workers, flat=flat,
+                                     amputated_rate=AMPUTATED_RATE if amputated is None else amputated,
+                                     bandaged_rate=BANDAGED_RATE if bandaged is None else bandaged,
+                                     part=span, resume=resume)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"{summary.images} images of {summary.identities} subjects in {summary.seconds:.1f} s "
+               f"({summary.images_per_second:.1f} images/s, {summary.workers} worker(s)) -> {summary.out}")
+
+
 @synth_app.command("score")
 def synth_score(
     dataset: str = typer.Argument(..., metavar="SET", help="Folder written by 'locard synth fingerprints' (or real prints with --reference)."),

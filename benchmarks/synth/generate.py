@@ -177,6 +177,36 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
+def run_tasks(work, tasks: list, images: list[int], workers: int, progress: bool,
+              title: str) -> tuple[int, float, int]:
+    """Run ``work(task)`` for every task in worker processes, with a progress bar.
+
+    ``images[i]`` is how many images task ``i`` writes (for the bar and the count).
+    Returns ``(images written, seconds, workers used)``; ``workers`` 0 means one per CPU.
+    """
+    workers = workers or os.cpu_count() or 1
+    workers = max(1, min(workers, len(tasks) or 1))
+    start = time.perf_counter()
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    with Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("images"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  disable=not progress) as bar:
+        job = bar.add_task("images", total=sum(images))
+        if workers == 1:
+            _init_worker()
+            for task, n in zip(tasks, images):
+                work(task)
+                bar.advance(job, n)
+        else:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+                chunk = max(1, min(16, len(tasks) // (8 * workers)))
+                for _, n in zip(pool.map(work, tasks, chunksize=chunk), images):
+                    bar.advance(job, n)
+    return sum(images), time.perf_counter() - start, workers
+
+
 @dataclass(frozen=True)
 class Summary:
     """What a run wrote and how fast."""
@@ -230,32 +260,12 @@ def generate(out: str | Path, identities: int, impressions: int, seed: int = 0,
     kinds = class_plan(identities, distribution or NATURAL_DISTRIBUTION, seed)
     tasks = [IdentityTask(str(out), seed, i, identities, kinds[i], impressions) for i in range(first, stop)]
     todo = [t for t in tasks if not (resume and is_written(t))]
-    workers = workers or os.cpu_count() or 1
-    workers = max(1, min(workers, len(todo) or 1))
-
-    start = time.perf_counter()
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
-    with Progress(TextColumn("[bold]synth fingerprints"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("images"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  disable=not progress) as bar:
-        job = bar.add_task("images", total=len(todo) * impressions)
-        if workers == 1:
-            _init_worker()
-            for task in todo:
-                write_identity(task)
-                bar.advance(job, impressions)
-        else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
-                chunk = max(1, min(16, len(todo) // (8 * workers)))
-                for _ in pool.map(write_identity, todo, chunksize=chunk):
-                    bar.advance(job, impressions)
-    seconds = time.perf_counter() - start
+    images, seconds, workers = run_tasks(write_identity, todo, [impressions] * len(todo), workers, progress,
+                                         "synth fingerprints")
 
     with (out / "labels.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=LABEL_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for task in tasks:  # identity order, kept and new alike
             writer.writerows(label_rows(task))
-    return Summary(out, len(todo), len(todo) * impressions, seconds, workers)
+    return Summary(out, len(todo), images, seconds, workers)
