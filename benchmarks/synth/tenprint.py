@@ -23,7 +23,7 @@ protocols that compare fingers; ``impression`` numbers a finger's images 1, 2, .
 
 Impressions (chosen numbers, :class:`.press_style.PressStyle`): *rolled* - nail to
 nail, the whole fingerprint area (contact scale 1.02-1.2), centred, turned by
-N(0, 8 deg), on a frame as large as the master (416 x 320 px); *flat* - the finger laid
+N(0, 8 deg), on a frame as large as the master (H x W 416 x 320 px); *flat* - the finger laid
 down without rolling, about three quarters of the area (0.6-0.88), turned by
 N(0, 5 deg), less drag and twist, on the single-finger frame (384 x 288 px).  Both
 look like an optical scanner or an ink card (no capacitive presses).
