@@ -23,7 +23,9 @@ Conventions used throughout
   duality.
 
 Modules: :mod:`.orientation`, :mod:`.density`, :mod:`.area`, :mod:`.master`,
-:mod:`.groundtruth`, :mod:`.impression`, :mod:`.generate`, :mod:`.preview`.
+:mod:`.groundtruth`, :mod:`.press_style`, :mod:`.impression`, :mod:`.generate`,
+:mod:`.preview`; ten-print subjects (ten fingers per person, rolled and flat):
+:mod:`.fingers`, :mod:`.tenprint`.
 """
 
 from __future__ import annotations
