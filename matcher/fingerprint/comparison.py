@@ -15,6 +15,11 @@
    direction differences and radial angles preserved) and down otherwise.
 4. The score is the mean relaxed similarity of the ``nP`` pairs whose similarity
    held up best under relaxation; those pairs are the evidence an examiner sees.
+5. It is scaled by ``(min(min(nA, nB), SIZE_REF) / SIZE_REF) ** SIZE_EXPONENT``: when
+   few minutiae can pair, a handful of chance agreements already make a high mean, and
+   the impostor tail rises (generated impostors: 99.99th percentile 0.082 with fewer
+   than 8 minutiae against 0.036 with 40 or more), so one threshold would give small
+   templates (latents, dry and partial prints) many more false hits.
 
 Scores lie in ``[0, 1]``; higher is more alike.  All of it runs in one compiled
 kernel over arrays prepared once per template, for 1:N re-ranking throughput.
@@ -32,13 +37,16 @@ from .descriptors import ND, _IN_DISC, cylinders
 from .template import Template
 
 #: Version of template + descriptor + comparator; calibrations are tied to it.
-MATCHER_VERSION = "locard-fp-2"
+MATCHER_VERSION = "locard-fp-3"
 
 MIN_MATCHABLE = 0.15         # share of a disc's cells valid in both cylinders
 MAX_DIRECTION_DIFF = np.pi / 4   # from the estimated rotation, radians
 ROTATION_BINS = 36               # 10-degree bins of the rotation histogram
 MIN_NP, MAX_NP, MU_P, TAU_P = 4, 12, 20.0, 0.4
 N_REL, W_R = 5, 0.5
+#: Size normalisation (step 5): templates with fewer than SIZE_REF minutiae are scaled down.
+#: Chosen on a generated 1000 x 4 set (seed 2): FNIR at FPIR 1 % 11.6 -> 8.2 %, rank-1 unchanged.
+SIZE_REF, SIZE_EXPONENT = 30.0, 0.35
 MU_1, TAU_1 = 8.0, -8.0 / 5.0
 MU_2, TAU_2 = np.pi / 20, -30.0
 MU_3, TAU_3 = np.pi / 20, -30.0
@@ -275,7 +283,8 @@ def _compare(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
     m = min(len(ua), len(ub))
     z = 1.0 / (1.0 + np.exp(-TAU_P * (m - MU_P)))
     n_p = int(MIN_NP + np.round(z * (MAX_NP - MIN_NP)))
-    return _relax(sim, da, aa, ra, db, ab, rb, n_p)
+    score, pa, pb, lam = _relax(sim, da, aa, ra, db, ab, rb, n_p)
+    return score * (min(m, SIZE_REF) / SIZE_REF) ** SIZE_EXPONENT, pa, pb, lam
 
 
 def _wrap_np(a: np.ndarray) -> np.ndarray:
