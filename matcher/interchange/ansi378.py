@@ -88,40 +88,60 @@ def parse_ansi_2004(data: bytes) -> list[FingerView]:
     r.need(n_views * _MIN_VIEW_2004, f"{n_views} finger views of at least {_MIN_VIEW_2004} bytes")
     capture = CaptureDevice(compliance=equipment >> 12, device_id=equipment & 0x0FFF, product_owner=owner,
                             product_type=kind)
+    return read_fixed_views(r, n_views, ed, width=width, height=height, x_resolution=xres, y_resolution=yres,
+                            capture=capture)
+
+
+def read_fixed_views(r: ByteReader, n_views: int, ed: Edition, **frame) -> list[FingerView]:
+    """The finger views of a 2004-layout record to its end: ANSI 378-2004 and ISO/IEC 19794-2:2005
+    (which took this layout from it) write each view as position, view/impression, quality,
+    minutiae count, 6-byte minutiae, extended data; ``frame`` is the record's image size,
+    resolution and capture device, shared by every view."""
     views = []
     for k in range(n_views):
         r.what = f"{ed.value}, finger view {k}"
         position, packed = r.u8("finger position"), r.u8("view number and impression type")
         quality, count = r.u8("finger quality"), r.u8("minutiae count")
         minutiae = read_minutiae(r, count, 6, ed)
-        views.append(FingerView(edition=ed, width=width, height=height, minutiae=minutiae, x_resolution=xres,
-                                y_resolution=yres, position=position, view=packed >> 4, impression=packed & 0x0F,
-                                quality=quality, extended=read_extended(r), capture=capture))
+        views.append(FingerView(edition=ed, minutiae=minutiae, position=position, view=packed >> 4,
+                                impression=packed & 0x0F, quality=quality, extended=read_extended(r), **frame))
     r.what = ed.value
     r.done()
     return views
 
 
-def _write_2004(views: list[FingerView]) -> bytes:
-    ed = Edition.ANSI_2004
-    first = views[0]
-    c = first.capture
-    shared = (first.width, first.height, first.x_resolution, first.y_resolution, c.compliance, c.device_id,
-              c.product_owner, c.product_type)
+def fixed_views_body(views: Sequence[FingerView], ed: Edition, newer: str, more_shared=lambda v: ()) -> bytes:
+    """The finger views of a 2004-layout record (see :func:`read_fixed_views`) as bytes.
+
+    Such a record has one image size, resolution and capture device (``more_shared``: what
+    else the edition keeps once per record) for all its views; a view that differs needs
+    the ``newer`` edition.
+    """
+    def frame(v: FingerView):
+        return (v.width, v.height, v.x_resolution, v.y_resolution, v.capture.compliance, v.capture.device_id,
+                *more_shared(v))
+
+    shared = frame(views[0])
     body = b""
     for k, v in enumerate(views):
         what = f"{ed.value}, finger view {k}"
-        vc = v.capture
-        if (v.width, v.height, v.x_resolution, v.y_resolution, vc.compliance, vc.device_id, vc.product_owner,
-                vc.product_type) != shared:
-            raise MinutiaeRecordError(f"{what}: a 2004 record has one image size, resolution and capture "
-                                      "device for all its views; write a 2009 record instead")
+        if frame(v) != shared:
+            raise MinutiaeRecordError(f"{what}: a {ed.value} record has one image size, resolution and capture "
+                                      f"device for all its views; write a {newer} record instead")
         check_minutiae_fit(v, what)
         if v.view > 15 or v.impression > 15:
             raise MinutiaeRecordError(f"{what}: view number and impression type must be 0-15")
         body += (u8(v.position, "finger position") + bytes([v.view << 4 | v.impression])
                  + u8(v.quality, "finger quality") + bytes([len(v.minutiae)]) + minutiae_bytes(v.minutiae)
                  + extended_bytes(v.extended, what))
+    return body
+
+
+def _write_2004(views: list[FingerView]) -> bytes:
+    ed = Edition.ANSI_2004
+    first = views[0]
+    c = first.capture
+    body = fixed_views_body(views, ed, "2009", lambda v: (v.capture.product_owner, v.capture.product_type))
     if c.compliance > 15 or c.device_id > 0x0FFF:
         raise MinutiaeRecordError(f"{ed.value}: capture equipment compliance is 4 bits, its id 12 bits")
     rest = (u16(c.product_owner, "CBEFF product owner") + u16(c.product_type, "CBEFF product type")

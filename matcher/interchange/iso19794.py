@@ -44,7 +44,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..fingerprint.template import Template
-from .ansi378 import parse_ansi_2004, parse_ansi_2009
+from .ansi378 import fixed_views_body, parse_ansi_2004, parse_ansi_2009, read_fixed_views
 from .finger_view import CaptureDevice, FingerView, QualityBlock
 from .record_codec import (FMR_MAGIC, ByteReader, Edition, MinutiaeRecordError, RecordVersionError,
                            check_minutiae_fit, check_record_length, check_resolution, extended_bytes, minutiae_bytes,
@@ -203,37 +203,14 @@ def _parse_2005(data: bytes) -> list[FingerView]:
     r.u8("reserved byte")
     r.need(n_views * 6, f"{n_views} finger views of at least 6 bytes")
     capture = CaptureDevice(compliance=equipment >> 12, device_id=equipment & 0x0FFF)
-    views = []
-    for k in range(n_views):
-        r.what = f"{ed.value}, finger view {k}"
-        position, packed = r.u8("finger position"), r.u8("view number and impression type")
-        quality, count = r.u8("finger quality"), r.u8("minutiae count")
-        minutiae = read_minutiae(r, count, 6, ed)
-        views.append(FingerView(edition=ed, width=width, height=height, minutiae=minutiae, x_resolution=xres,
-                                y_resolution=yres, position=position, view=packed >> 4, impression=packed & 0x0F,
-                                quality=quality, extended=read_extended(r), capture=capture))
-    r.what = ed.value
-    r.done()
-    return views
+    return read_fixed_views(r, n_views, ed, width=width, height=height, x_resolution=xres, y_resolution=yres,
+                            capture=capture)
 
 
 def _write_2005(views: list[FingerView]) -> bytes:
     ed = Edition.ISO_2005
     first = views[0]
-    shared = (first.width, first.height, first.x_resolution, first.y_resolution,
-              first.capture.compliance, first.capture.device_id)
-    body = b""
-    for k, v in enumerate(views):
-        what = f"{ed.value}, finger view {k}"
-        if (v.width, v.height, v.x_resolution, v.y_resolution, v.capture.compliance, v.capture.device_id) != shared:
-            raise MinutiaeRecordError(f"{what}: a 2005 record has one image size, resolution and capture "
-                                      "device for all its views; write a 2011 record instead")
-        check_minutiae_fit(v, what)
-        if v.view > 15 or v.impression > 15:
-            raise MinutiaeRecordError(f"{what}: view number and impression type must be 0-15")
-        body += (u8(v.position, "finger position") + bytes([v.view << 4 | v.impression])
-                 + u8(v.quality, "finger quality") + bytes([len(v.minutiae)]) + minutiae_bytes(v.minutiae)
-                 + extended_bytes(v.extended, what))
+    body = fixed_views_body(views, ed, "2011")
     if first.capture.compliance > 15 or first.capture.device_id > 0x0FFF:
         raise MinutiaeRecordError(f"{ed.value}: capture equipment compliance is 4 bits, its id 12 bits")
     head = (FMR_MAGIC + VERSION_2005 + u32(_HEADER_2005 + len(body), "record length")
