@@ -31,7 +31,9 @@ from .problems import TYPE_BASE, Problem
 RETRY_AFTER_SECONDS = 1
 """Told to a key that sent more image requests than it may have in flight."""
 PUBLIC_PATHS = frozenset({"/v1/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-"""Paths answered without a key; every other path needs one."""
+"""Paths passed on untouched.  Any other request without a valid key reaches the app without its
+body: the ``/v1`` routes then refuse it (their key dependency), while the workbench's pages and
+the offline docs' assets (static files, no secrets) are served to anyone."""
 IMAGE_ROUTES = re.compile(r"^/v1/(subjects|subjects/[^/]+/encounters|search|verify|verify/images|evidence|compare|"
                           r"jobs|jobs/manifest)$")
 """POST routes whose work is image decoding and extraction (counted against the key's concurrency)."""
