@@ -236,6 +236,9 @@ export function render(root, [searchId, subject], ctx) {
       plain: await image(s.image_png), enhanced: await image(s.enhanced_png) })));
     document.getElementById("cmp-score").textContent = data.modality === "finger"
       ? `score ${data.score.toFixed(3)} · ${data.pairs.length} paired minutiae · probe ${data.probe.minutiae.length}, candidate ${data.gallery.minutiae.length} minutiae`
+        // the comparator pairs the best-agreeing minutiae of any two prints: below the threshold
+        // they are its best guesses, not corresponding points
+        + (cand.hit === false ? " · no hit: pairs are the matcher's best guesses, not correspondences" : "")
       : `face score ${data.score.toFixed(3)} · −log10 FMR ${data.log_fmr.toFixed(2)}`;
     document.getElementById("t-enhanced").disabled = !data.probe.enhanced_png && !data.gallery.enhanced_png;
     for (const t of ["t-minutiae", "t-lines"]) document.getElementById(t).disabled = data.modality !== "finger";
