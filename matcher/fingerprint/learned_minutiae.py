@@ -28,7 +28,8 @@ DETECTION_THRESHOLD = 0.55
 #: A print with fewer than MIN_DETECTED minutiae above DETECTION_THRESHOLD (dry, faint or
 #: partial: the network is less sure everywhere) takes its strongest peaks down to
 #: LOW_THRESHOLD until it has MIN_DETECTED.  On a generated 1000 x 4 set (seed 2) this lifted
-#: 1:N rank-1 from 96.8 to 98.1 %; FVC2002 B, whose prints nearly all have 30 or more, barely moves.
+#: whole-gallery 1:N rank-1 from 96.8 to 98.1 %; FVC2002 B, whose prints nearly all have 30 or
+#: more, barely moves.
 MIN_DETECTED, LOW_THRESHOLD = 30, 0.2
 #: Ending likelihood from which a minutia is an ending (else a bifurcation).
 ENDING_THRESHOLD = 0.5
