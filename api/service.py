@@ -528,7 +528,7 @@ class QueryService:
         # scores are always calibrated (a missing calibration raises); no comparison, no decision
         calibrated = bool(comps)
         score = float(sum(c.log_fmr for c in comps))
-        threshold = fused_threshold(fmr) if calibrated else None
+        threshold = fused_threshold(fmr, len(comps)) if calibrated else None  # one term per probe image
         request_id = "vrfy_" + secrets.token_hex(8)
         await run_sync(self.audit.append, {
             **_who(caller), "action": "verify", "request_id": request_id, "subject": subject, "probes": [o.image_sha256 for o in outcomes],

@@ -16,10 +16,15 @@ The penetration rate is the share of the gallery's finger samples re-ranked.
 
 Faces: the inner-product index returns the nearest embeddings (cosine).
 
-Fusion: each probe sample contributes, per subject, its best-scoring gallery
-sample; the scores go to ``-log10 FMR`` through the matcher calibrations and are
-summed per subject (:mod:`indexer.fusion`).  Gallery and probe finger positions
-(ANSI/NIST codes) must agree when both are known.
+Fusion: each probe finger (the probe samples of one known finger position count as
+one finger) and each other probe sample contributes, per subject, its best-scoring
+gallery sample; the scores go to ``-log10 FMR`` through the matcher calibrations and
+are summed per subject (:mod:`indexer.fusion`): a finger the subject lacks, or that
+did not reach the subject's samples, adds nothing.  Gallery and probe finger
+positions (ANSI/NIST codes) must agree when both are known; a probe position flagged
+uncertain also meets the neighbouring fingers of its hand (:mod:`indexer.positions`).
+The decision threshold depends on how many terms were fused
+(:func:`~indexer.fusion.fused_threshold`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import numpy as np
 from .errors import ProbeError
 from .faiss_index import VectorIndex, build_index, catch_up, finger_codes, index_path, open_index, popcounts
 from .fusion import common_scale, expected_fpir, fused_threshold, load_calibration
+from .positions import comparable_positions
 from .store import GalleryStore
 
 DEFAULT_SHORTLIST = 200
@@ -58,12 +64,16 @@ class Probe:
         ANSI/NIST code, 0 = unknown (matches every gallery position).
     label : str
         Free text shown in results (e.g. the file name).
+    position_uncertain : bool
+        The position may be off by one finger of the same hand (slap segmentation):
+        the neighbouring positions are searched too.
     """
 
     modality: str
     template: object
     finger_position: int = 0
     label: str = ""
+    position_uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,7 +160,8 @@ class SearchResult:
         calibration raises :class:`~indexer.errors.CalibrationError`); kept for readers
         of the result format.
     threshold : float or None
-        Decision threshold on the fused score, at ``fmr``.
+        Decision threshold on the fused score, at ``fmr`` per subject, for the number
+        of terms this probe fused (:func:`~indexer.fusion.fused_threshold`).
     fmr : float
     expected_fpir : float or None
         False positive identification rate to expect at that threshold for this gallery.
@@ -401,8 +412,9 @@ class Searcher:
         sids, votes = finger_votes(d, i, popcounts(codes), pops)
         owners = self.owners["finger"]
         # excluded subjects are dropped before the shortlist is cut, so they take no place in it
+        allowed = comparable_positions(probe.finger_position, probe.position_uncertain)
         keep = [s for s in sids.tolist() if s in owners and owners[s][1] not in exclude
-                and (probe.finger_position == 0 or owners[s][2] in (0, probe.finger_position))]
+                and (allowed is None or owners[s][2] == 0 or owners[s][2] in allowed)]
         keep = keep[: self.shortlist]
         t1 = time.perf_counter()
         templates = self._finger_templates(keep)
@@ -463,8 +475,11 @@ class Searcher:
             raise ProbeError("a search needs at least one probe sample")
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
-        # per subject: per probe sample, best (log_fmr, raw, sample id, position, template)
-        best: dict[int, dict[int, tuple]] = {}
+        # per subject: per fusion term (a known finger position, or one probe sample),
+        # best (log_fmr, raw, sample id, position, template, probe index)
+        terms = {p_i: (("finger", p.finger_position) if p.modality == "finger" and p.finger_position else p_i)
+                 for p_i, p in enumerate(probes)}
+        best: dict[int, dict[object, tuple]] = {}
         names: dict[int, str] = {}
         reranked = 0
         n_finger_probes = 0
@@ -489,16 +504,16 @@ class Searcher:
                 subj, name, pos = owners[sid]
                 names[subj] = name
                 per = best.setdefault(subj, {})
-                cur = per.get(p_i)
-                if cur is None or r > cur[1]:
-                    per[p_i] = (float(c), float(r), sid, pos, t)
+                cur = per.get(terms[p_i])
+                if cur is None or (c, r) > cur[:2]:
+                    per[terms[p_i]] = (float(c), float(r), sid, pos, t, p_i)
         ranked = sorted(best.items(), key=lambda kv: (-sum(v[0] for v in kv[1].values()),
                                                        -sum(v[1] for v in kv[1].values())))[:top]
-        threshold = fused_threshold(self.fmr)
+        threshold = fused_threshold(self.fmr, len(set(terms.values())))
         candidates = []
         for subj, per in ranked:
             ev = []
-            for p_i, (c, r, sid, pos, t) in sorted(per.items()):
+            for c, r, sid, pos, t, p_i in sorted(per.values(), key=lambda v: v[5]):
                 pairs = compare(probes[p_i].template, t).pairs if t is not None else None
                 ev.append(Evidence(p_i, sid, probes[p_i].modality, pos, r, c, pairs))
             score = sum(e.log_fmr for e in ev)

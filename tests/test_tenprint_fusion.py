@@ -1,0 +1,104 @@
+"""Ten-print fusion: like positions only, one term per finger, neighbours for uncertain positions,
+and a decision threshold that holds its FMR whatever the number of fingers fused."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks.search_bench import synthetic_finger_template
+from indexer.fusion import fused_threshold
+from indexer.positions import comparable_positions, neighbours
+from indexer.search import Probe, Searcher
+from indexer.store import GalleryStore, NewSample
+from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, Template
+
+
+def test_neighbours_stay_on_one_hand():
+    assert neighbours(1) == (2,) and neighbours(3) == (2, 4) and neighbours(5) == (4,)
+    assert neighbours(6) == (7,) and neighbours(10) == (9,)
+    assert comparable_positions(0) is None
+    assert comparable_positions(7) == {7} and comparable_positions(7, uncertain=True) == {6, 7, 8}
+    with pytest.raises(ValueError):
+        neighbours(11)
+
+
+def test_fused_threshold_keeps_the_fmr_of_a_sum_of_terms():
+    assert fused_threshold(1e-3) == pytest.approx(3.0)
+    rng = np.random.default_rng(0)
+    for k in (2, 10):
+        t = fused_threshold(1e-3, k)
+        fused = -np.log10(rng.random((400_000, k))).sum(axis=1)  # impostor terms: -log10 of uniform FMRs
+        assert np.mean(fused >= t) == pytest.approx(1e-3, rel=0.2)
+        assert np.mean(fused >= fused_threshold(1e-3)) > 5e-3  # the one-term threshold would not hold
+    assert fused_threshold(1e-3, 10) > fused_threshold(1e-3, 2) > 3.0
+    with pytest.raises(ValueError):
+        fused_threshold(1e-3, 0)
+
+
+def _sample(subject: str, t: Template, position: int) -> NewSample:
+    blob = t.to_bytes()
+    return NewSample(subject=subject, modality="finger", template=blob, template_version=f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}",
+                     quality=60, sha256=hashlib.sha256(subject.encode() + blob).hexdigest(), finger_position=position)
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory):
+    """30 subjects with ten made-up fingers each (positions 1-10)."""
+    rng = np.random.default_rng(11)
+    fingers = {f"s{i:02d}": {p: synthetic_finger_template(rng) for p in range(1, 11)} for i in range(30)}
+    store = GalleryStore(tmp_path_factory.mktemp("tenprint") / "g", create=True)
+    store.add_samples([_sample(s, t, p) for s, fs in fingers.items() for p, t in fs.items()])
+    yield store, fingers, rng
+    store.close()
+
+
+def _copy(t: Template) -> Template:
+    return Template.from_bytes(t.to_bytes())
+
+
+def test_a_subject_matching_on_three_fingers_is_found_and_missing_fingers_cost_nothing(gallery):
+    store, fingers, rng = gallery
+    s = Searcher(store, shortlist=50)
+    true = fingers["s07"]
+    # three of the subject's fingers, seven fingers of nobody in the gallery
+    probes = [Probe("finger", _copy(true[p]), p) for p in (2, 3, 7)]
+    probes += [Probe("finger", synthetic_finger_template(rng), p) for p in (1, 4, 5, 6, 8, 9, 10)]
+    r = s.identify(probes, top=5)
+    best = r.candidates[0]
+    assert best.subject == "s07"
+    mated = [e for e in best.evidence if e.probe in (0, 1, 2)]
+    assert len(mated) == 3 and all(e.finger_position == probes[e.probe].finger_position for e in mated)
+    # the three matching fingers alone give the same mated terms: the others add, never subtract
+    alone = s.identify(probes[:3], top=1).candidates[0]
+    assert alone.subject == "s07" and best.score >= alone.score - 1e-9
+    assert r.threshold == pytest.approx(fused_threshold(s.fmr, 10))
+    assert alone.hit and alone.score >= fused_threshold(s.fmr, 3)
+
+
+def test_positions_must_agree_unless_uncertain(gallery):
+    store, fingers, _ = gallery
+    s = Searcher(store, shortlist=300)
+    t = fingers["s03"][3]
+    wrong = s.identify(Probe("finger", _copy(t), 4), top=3)  # right middle finger labelled right ring
+    assert all(e.finger_position == 4 for c in wrong.candidates for e in c.evidence)
+    assert not any(c.subject == "s03" and c.hit for c in wrong.candidates)
+    slap = s.identify(Probe("finger", _copy(t), 4, position_uncertain=True), top=3)
+    assert slap.candidates[0].subject == "s03" and slap.candidates[0].evidence[0].finger_position == 3
+    unknown = s.identify(Probe("finger", _copy(t), 0), top=3)
+    assert unknown.candidates[0].subject == "s03"
+
+
+def test_two_impressions_of_one_finger_are_one_term(gallery):
+    store, fingers, _ = gallery
+    s = Searcher(store, shortlist=50)
+    t = fingers["s12"][8]
+    r = s.identify([Probe("finger", _copy(t), 8), Probe("finger", _copy(t), 8)], top=1)
+    c = r.candidates[0]
+    assert c.subject == "s12" and len(c.evidence) == 1
+    one = s.identify(Probe("finger", _copy(t), 8), top=1).candidates[0]
+    assert c.score == pytest.approx(one.score)  # the same finger twice is no stronger evidence
+    assert r.threshold == pytest.approx(-math.log10(s.fmr))
