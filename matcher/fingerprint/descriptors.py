@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .template import Template
+from .template import MASK_BLOCK, Template
 
 RADIUS = 70.0          # pixels at 500 ppi
 NS = 16                # spatial cells along a side
@@ -46,6 +46,8 @@ _idx = (np.arange(NS) - (NS - 1) / 2.0) * _DELTA_S
 _CELL_I, _CELL_J = np.meshgrid(_idx, _idx, indexing="xy")  # (NS, NS): column offset, row offset
 _IN_DISC = (_CELL_I ** 2 + _CELL_J ** 2) <= RADIUS ** 2
 _DIR_CENTERS = -np.pi + (np.arange(ND) + 0.5) * _DELTA_D
+_CELL_I_FLAT, _CELL_J_FLAT, _IN_DISC_FLAT = _CELL_I.ravel(), _CELL_J.ravel(), _IN_DISC.ravel()
+_DISC_CELLS = int(_IN_DISC.sum())
 
 
 #: 64-bit words per packed cylinder.
@@ -73,44 +75,74 @@ class Cylinders:
     """(n,) int64: number of set cells."""
 
 
-def _pack(cells: np.ndarray) -> np.ndarray:
-    n, d = cells.shape
-    padded = np.zeros((n, WORDS * 64), np.uint8)
-    padded[:, :d] = cells
-    return np.packbits(padded, axis=1, bitorder="little").view("<u8").reshape(n, WORDS).astype(np.uint64)
-
-
 @njit(cache=True)
-def _fill(values, xs, ys, th, cx, cy, cell_ok, dir_centers, sigma_s, sigma_d, delta_d):
+def _fill(xs, ys, th, cos_t, sin_t, mask, bits, valid, ones, valid_cells, neighbours):
+    """Cylinders of one template, written bit-packed into ``bits`` and ``valid`` (zeroed).
+
+    Cell ``c`` (row-major over the ``NS x NS`` grid), direction ``k``: bit ``c * ND + k``,
+    word ``b // 64``, bit ``b % 64`` of that word.  ``valid_cells[m]`` counts m's cells
+    inside the disc and the print; ``neighbours[m]`` the other minutiae within
+    ``RADIUS + 3 SIGMA_S``.
+    """
     n = len(xs)
-    ncell = cx.shape[1]
-    nd = len(dir_centers)
-    inv2s2 = 1.0 / (2.0 * sigma_s * sigma_s)
-    gs_norm = 1.0 / (sigma_s * np.sqrt(2.0 * np.pi))
-    reach2 = (3.0 * sigma_s) ** 2
-    sq2 = np.sqrt(2.0) * sigma_d
+    inv2s2 = 1.0 / (2.0 * SIGMA_S * SIGMA_S)
+    gs_norm = 1.0 / (SIGMA_S * np.sqrt(2.0 * np.pi))
+    reach2 = (3.0 * SIGMA_S) ** 2
+    support2 = (RADIUS + 3 * SIGMA_S) ** 2
+    sq2 = np.sqrt(2.0) * SIGMA_D
+    rows, cols = mask.shape
+    near = np.empty(n, np.int64)
+    cd = np.empty((n, ND))
+    acc = np.empty(ND)
     for m in range(n):
-        for c in range(ncell):
-            if not cell_ok[m, c]:
+        # The direction term depends on the pair (m, t) only, not on the cell: once per pair
+        # within reach of the disc (a minutia beyond RADIUS + 3 sigma adds to no cell of it).
+        n_near = 0
+        for t in range(n):
+            if t == m:
                 continue
-            px, py = cx[m, c], cy[m, c]
-            for t in range(n):
-                if t == m:
-                    continue
+            if (xs[m] - xs[t]) ** 2 + (ys[m] - ys[t]) ** 2 > support2:
+                continue
+            near[n_near] = t
+            dtheta = th[m] - th[t]
+            dtheta = (dtheta + np.pi) % (2 * np.pi) - np.pi
+            for k in range(ND):
+                a = _DIR_CENTERS[k] - dtheta
+                a = (a + np.pi) % (2 * np.pi) - np.pi
+                # integral of the direction Gaussian over the cell's width
+                cd[n_near, k] = 0.5 * (_erf((a + _DELTA_D / 2) / sq2) - _erf((a - _DELTA_D / 2) / sq2))
+            n_near += 1
+        neighbours[m] = n_near
+        for c in range(NS * NS):
+            if not _IN_DISC_FLAT[c]:
+                continue
+            # cell centre rotated with the minutia; valid when inside the print area
+            px = xs[m] + _CELL_I_FLAT[c] * cos_t[m] - _CELL_J_FLAT[c] * sin_t[m]
+            py = ys[m] + _CELL_I_FLAT[c] * sin_t[m] + _CELL_J_FLAT[c] * cos_t[m]
+            r = int(np.floor(py / MASK_BLOCK))
+            q = int(np.floor(px / MASK_BLOCK))
+            if r < 0 or q < 0 or r >= rows or q >= cols or not mask[r, q]:
+                continue
+            valid_cells[m] += 1
+            for k in range(ND):
+                acc[k] = 0.0
+            for i in range(n_near):
+                t = near[i]
                 dx = xs[t] - px
                 dy = ys[t] - py
                 d2 = dx * dx + dy * dy
                 if d2 > reach2:
                     continue
                 cs = gs_norm * np.exp(-d2 * inv2s2)
-                dtheta = th[m] - th[t]
-                dtheta = (dtheta + np.pi) % (2 * np.pi) - np.pi
-                for k in range(nd):
-                    a = dir_centers[k] - dtheta
-                    a = (a + np.pi) % (2 * np.pi) - np.pi
-                    # integral of the direction Gaussian over the cell's width
-                    cd = 0.5 * (_erf((a + delta_d / 2) / sq2) - _erf((a - delta_d / 2) / sq2))
-                    values[m, c * nd + k] += cs * cd
+                for k in range(ND):
+                    acc[k] += cs * cd[i, k]
+            for k in range(ND):
+                b = c * ND + k
+                bit = np.uint64(1) << np.uint64(b % 64)
+                valid[m, b // 64] |= bit
+                if acc[k] > MU_PSI:
+                    bits[m, b // 64] |= bit
+                    ones[m] += 1
 
 
 @njit(cache=True)
@@ -124,28 +156,21 @@ def _erf(x):
 
 
 def cylinders(template: Template) -> Cylinders:
-    """Cylinders of a template (cached on the template object)."""
+    """Cylinders of a template (cached on the template object); ~0.3 ms for 40 minutiae."""
     cached = template._derived.get(DESCRIPTOR_VERSION)
     if cached is not None:
         return cached
     m = template.minutiae
     n = len(m)
-    xs = m["x"].astype(np.float64)
-    ys = m["y"].astype(np.float64)
     th = m["direction"].astype(np.float64)
-    cos, sin = np.cos(th)[:, None], np.sin(th)[:, None]
-    ci, cj = _CELL_I.ravel()[None], _CELL_J.ravel()[None]
-    cx = xs[:, None] + ci * cos - cj * sin     # cell centres rotated with the minutia
-    cy = ys[:, None] + ci * sin + cj * cos
-    cell_ok = _IN_DISC.ravel()[None] & template.in_print(cx, cy)
-    values = np.zeros((n, NS * NS * ND), np.float64)
-    _fill(values, xs, ys, th, cx, cy, cell_ok, _DIR_CENTERS, SIGMA_S, SIGMA_D, _DELTA_D)
-    valid = np.repeat(cell_ok, ND, axis=1)
-    on = (values > MU_PSI) & valid
-    d2 = (xs[:, None] - xs[None]) ** 2 + (ys[:, None] - ys[None]) ** 2
-    neighbours = ((d2 <= (RADIUS + 3 * SIGMA_S) ** 2).sum(1) - 1)
-    usable = (cell_ok.sum(1) >= MIN_VALID_CELLS * _IN_DISC.sum()) & (neighbours >= MIN_NEIGHBOURS)
-    full = cell_ok.sum(1) == _IN_DISC.sum()
-    out = Cylinders(_pack(on), _pack(valid), usable, full, on.sum(1).astype(np.int64))
+    bits = np.zeros((n, WORDS), np.uint64)
+    valid = np.zeros((n, WORDS), np.uint64)
+    ones = np.zeros(n, np.int64)
+    valid_cells = np.zeros(n, np.int64)
+    neighbours = np.zeros(n, np.int64)
+    _fill(m["x"].astype(np.float64), m["y"].astype(np.float64), th, np.cos(th), np.sin(th),
+          np.ascontiguousarray(template.mask, np.bool_), bits, valid, ones, valid_cells, neighbours)
+    usable = (valid_cells >= MIN_VALID_CELLS * _DISC_CELLS) & (neighbours >= MIN_NEIGHBOURS)
+    out = Cylinders(bits, valid, usable, valid_cells == _DISC_CELLS, ones)
     template._derived[DESCRIPTOR_VERSION] = out
     return out
