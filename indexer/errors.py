@@ -49,3 +49,13 @@ class CalibrationError(LocardError):
     Scores cannot be put on the ``-log10 FMR`` scale without it: searching on raw scores
     would silently change every threshold, so this is an error, not a fallback.
     """
+
+
+class ClusterError(LocardError):
+    """The sharded gallery (:mod:`indexer.cluster`) cannot be used: Ray missing or unreachable,
+    or a cluster configuration that does not fit the request."""
+
+
+class ShardUnavailableError(ClusterError):
+    """A shard did not acknowledge a write in time (its actor is down or restarting): nothing
+    unacknowledged may be taken as stored; writing it again is safe (samples are keyed by SHA-256)."""
