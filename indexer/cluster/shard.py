@@ -1,0 +1,323 @@
+"""One shard: a normal locard store and its searcher, held by a Ray actor.
+
+:class:`Shard` is plain Python (``ray.remote(Shard)`` makes the actor, in
+:mod:`indexer.cluster.gallery`); everything it does goes through the single-store
+code: :func:`indexer.ingest.ingest` enrols, :meth:`GalleryStore.add_samples` commits,
+:meth:`Searcher.identify` scores, fuses and ranks.  Its constructor opens the store
+from disk, so an actor Ray restarts after a crash or a lost node comes back with
+everything that was committed.
+
+A search over shards runs in two phases, so that its result is the one a single store
+holding every subject would give (:mod:`indexer.cluster.merge`):
+
+1. :meth:`Shard.neighbours` -- the stage-1 nearest neighbours of every probe sample in
+   this shard (fingers: each cylinder's ``k`` nearest gallery cylinders; faces: the
+   nearest embeddings), with which hits the search may keep (finger position, excluded
+   subjects).  The coordinator merges the shards' lists into the whole gallery's,
+   votes and cuts the shortlist as one store would.
+2. :meth:`Shard.identify` -- :meth:`Searcher.identify` on the shard's part of that
+   shortlist (:class:`ShardSearcher` takes it instead of its own stage 1); subjects
+   live wholly in one shard, so per-subject fusion, evidence and pairs are local.
+
+During a rebalance a subject may be stored on two shards for a while; each shard is
+told the ring in force and hides the subjects it does not own under it (they take no
+neighbour slot, no shortlist place and are not counted), so searches meanwhile still
+see every subject exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from ..faiss_index import FINGER_LABEL_SHIFT, finger_codes, popcounts
+from ..ingest import SourceItem, ingest
+from ..ingest_report import IngestReport
+from ..search import Probe, SearchResult, Searcher
+from ..store import GalleryStore, NewSample
+from .hashring import HashRing
+
+#: A Hamming distance larger than any real one (1536-bit codes): marks an empty neighbour slot.
+NO_DISTANCE = np.iinfo(np.int32).max
+
+
+@dataclass(frozen=True)
+class FingerNeighbours:
+    """Stage 1 of one probe finger in one shard.
+
+    Attributes
+    ----------
+    distances : (m, k) int32
+        Hamming distances (bits) of each probe cylinder's nearest gallery cylinders,
+        ascending; :data:`NO_DISTANCE` where the slot is empty.
+    ids : (m, k) int64
+        Local sample ids (-1 = empty).
+    popcounts : (m, k) int64
+        Set bits of each hit's code.
+    probe_popcounts : (m,) int64
+        Set bits of each probe cylinder.
+    eligible : (m, k) bool
+        The hit's sample may enter the shortlist (position agrees, subject not excluded).
+    """
+
+    distances: np.ndarray
+    ids: np.ndarray
+    popcounts: np.ndarray
+    probe_popcounts: np.ndarray
+    eligible: np.ndarray
+
+
+@dataclass(frozen=True)
+class FaceNeighbours:
+    """Stage 1 of one probe face in one shard: similarities descending, local sample ids,
+    and which hits belong to excluded subjects."""
+
+    similarities: np.ndarray
+    ids: np.ndarray
+    excluded: np.ndarray
+
+
+class ShardSearcher(Searcher):
+    """A :class:`Searcher` whose stage 1 can be given from outside (the whole gallery's shortlist).
+
+    While :attr:`given` maps a probe (by identity) to its sample ids (fingers) or
+    ``(ids, similarities)`` (faces), :meth:`identify` re-ranks exactly those instead of
+    asking its own indexes; everything after stage 1 is :class:`Searcher`'s own.
+    """
+
+    given: dict | None = None
+
+    def _search_finger(self, probe, timings, exclude=frozenset()):
+        if self.given is None:
+            return super()._search_finger(probe, timings, exclude)
+        from matcher.fingerprint.comparison import compare_scores
+
+        owners = self.owners.get("finger", {})
+        keep = [s for s in self.given.get(id(probe), ()) if s in owners]
+        t0 = time.perf_counter()
+        templates = self._finger_templates(keep)
+        scores = compare_scores(probe.template, templates) if keep else np.zeros(0)
+        timings["finger_stage2"] = timings.get("finger_stage2", 0.0) + (time.perf_counter() - t0) * 1e3
+        return keep, scores, templates
+
+    def _search_face(self, probe, timings, exclude=frozenset()):
+        if self.given is None:
+            return super()._search_face(probe, timings, exclude)
+        ids, sims = self.given.get(id(probe)) or ([], [])
+        return list(ids), np.asarray(sims, np.float64)
+
+
+class Shard:
+    """A shard's store and searcher (the body of the Ray actor).
+
+    Parameters
+    ----------
+    name : str
+        Shard name (as in ``cluster.json``).
+    store : path
+        Its store folder (created when absent).
+    """
+
+    def __init__(self, name: str, store: str | Path):
+        self.name = name
+        self.store = GalleryStore(store, create=True)
+        self.searcher = ShardSearcher(self.store)
+        self._hidden_key = None
+        self._hidden: tuple[frozenset, frozenset, int, int] = (frozenset(), frozenset(), 0, 0)
+        self.started = time.time()
+
+    # -- state ---------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        if self.store.last_change() != getattr(self, "_seen", -1):
+            self.searcher.refresh()
+            self._seen = self.store.last_change()
+
+    def info(self) -> dict:
+        """Counts, the node it runs on and when the actor (re)started."""
+        self._sync()
+        try:
+            import ray
+
+            node = ray.get_runtime_context().get_node_id()
+        except Exception:  # noqa: BLE001 - outside Ray (tests of the class itself)
+            node = None
+        idx = self.searcher.indexes.get("finger")
+        return {"name": self.name, "subjects": self.store.subject_count(), "finger_samples": self.store.count("finger"),
+                "face_samples": self.store.count("face"), "finger_vectors": idx.ntotal if idx is not None else 0,
+                "last_change": self.store.last_change(), "node": node, "started": self.started}
+
+    def _hidden_sets(self, ring: HashRing | None) -> tuple[frozenset, frozenset, int, int]:
+        """Subjects this shard holds but does not own under ``ring``: (names, sample ids,
+        finger vectors, face samples); cached per ring and store change."""
+        if ring is None or self.name not in ring.shards:
+            return frozenset(), frozenset(), 0, 0
+        key = (ring, self.store.last_change())
+        if key != self._hidden_key:
+            names, ids, faces = set(), set(), 0
+            for m, owners in self.searcher.owners.items():
+                for sid, (_, name, _) in owners.items():
+                    if ring.owner(name) != self.name:
+                        names.add(name)
+                        ids.add(sid)
+                        faces += m == "face"
+            vectors = 0
+            idx = self.searcher.indexes.get("finger")
+            if ids and idx is not None:
+                labels = faiss.vector_to_array(idx.index.id_map)
+                vectors = int(np.isin(labels // FINGER_LABEL_SHIFT, np.fromiter(ids, np.int64)).sum())
+            self._hidden_key, self._hidden = key, (frozenset(names), frozenset(ids), vectors, faces)
+        return self._hidden
+
+    # -- writing -------------------------------------------------------------------------------
+    def ingest(self, items: list[SourceItem], error_report: str | None = None) -> IngestReport:
+        """:func:`indexer.ingest.ingest` of items routed here; durable when this returns."""
+        report = ingest(items, self.store, workers=1, error_report=error_report)
+        self._sync()
+        return report
+
+    def add_samples(self, samples: list[NewSample], encounter_source: str = "") -> list[int | None]:
+        """:meth:`GalleryStore.add_samples` (one transaction, committed when this returns)."""
+        ids = self.store.add_samples(samples, encounter_source=encounter_source)
+        self._sync()
+        return ids
+
+    def names_not_owned(self, ring: HashRing) -> list[str]:
+        """Subjects stored here whose owner under ``ring`` is another shard."""
+        return [s.name for s in self.store.subjects() if ring.owner(s.name) != self.name]
+
+    def export_subjects(self, names: list[str]) -> list[tuple[str, list[NewSample]]]:
+        """The samples of ``names`` as ``(encounter source, samples)`` per encounter, templates included."""
+        out = []
+        for name in names:
+            _, samples = self.store.subject(name)
+            by_encounter: dict[int, list[NewSample]] = {}
+            for s in self.store.samples(ids=[s.id for s in samples]):
+                by_encounter.setdefault(s.encounter_id, []).append(NewSample(
+                    subject=name, modality=s.modality, template=s.template, template_version=s.template_version,
+                    quality=s.quality, sha256=s.sha256, finger_position=s.finger_position, source=s.source,
+                    metadata=s.metadata))
+            for eid, group in sorted(by_encounter.items()):
+                row = self.store.con.execute("SELECT source FROM encounters WHERE id=?", (eid,)).fetchone()
+                out.append((row[0] if row else "", group))
+        return out
+
+    def import_subjects(self, encounters: list[tuple[str, list[NewSample]]]) -> int:
+        """Store exported encounters (samples already here, same SHA-256, are skipped); samples added."""
+        added = 0
+        for source, group in encounters:
+            added += sum(i is not None for i in self.store.add_samples(group, encounter_source=source))
+        self._sync()
+        return added
+
+    def delete_subjects(self, names: list[str], reason: str, actor: dict) -> int:
+        """Delete subjects (each recorded in the store's audit log, then anchored); samples deleted."""
+        n = sum(len(self.store.delete_subject(name, reason=reason, actor=actor)) for name in names)
+        if names:
+            self.store.audit().anchor()
+        self._sync()
+        return n
+
+    # -- search --------------------------------------------------------------------------------
+    def neighbours(self, searches: list[list[Probe]], k_finger: int, k_face: int, exclude: AbstractSet[str],
+                   ring: HashRing | None) -> tuple[int, list[list[FingerNeighbours | FaceNeighbours | None]]]:
+        """Stage 1 of each probe sample of each search, in this shard (phase 1, module docstring).
+
+        Parameters
+        ----------
+        k_finger, k_face : int
+            Neighbours per probe cylinder / per probe face over the whole gallery (a shard
+            returns at most that many, fewer when it holds fewer).
+        exclude : set of str
+            Subjects the searches must not see (their hits are marked not eligible).
+        ring : HashRing, optional
+            The ring in force: subjects owned by another shard are hidden.
+
+        Returns
+        -------
+        finger_samples : int
+            Finger samples the searches see here (the penetration's denominator).
+        neighbours : list (per search) of lists (per probe sample)
+            None where this shard has nothing of the sample's modality.
+        """
+        self._sync()
+        hidden_names, hidden_ids, hidden_vectors, hidden_faces = self._hidden_sets(ring)
+        out = []
+        for probes in searches:
+            row = []
+            for probe in probes:
+                if probe.modality == "finger":
+                    row.append(self._finger_neighbours(probe, k_finger, exclude, hidden_ids, hidden_vectors))
+                elif probe.modality == "face":
+                    row.append(self._face_neighbours(probe, k_face, exclude, hidden_ids, hidden_faces))
+                else:
+                    row.append(None)  # identify raises the ProbeError in phase 2
+            out.append(row)
+        hidden_fingers = sum(1 for sid in hidden_ids if sid in self.searcher.owners.get("finger", {}))
+        return self.searcher.n_samples.get("finger", 0) - hidden_fingers, out
+
+    def _finger_neighbours(self, probe, k, exclude, hidden_ids, hidden_vectors) -> FingerNeighbours | None:
+        idx = self.searcher.indexes.get("finger")
+        codes = finger_codes(probe.template)
+        if idx is None or idx.ntotal == 0 or len(codes) == 0:
+            return None
+        d, ids, pops = idx.search_finger(codes, min(k + hidden_vectors, idx.ntotal))
+        d = np.where(ids >= 0, d, NO_DISTANCE).astype(np.int32)
+        if hidden_ids:
+            dead = np.isin(ids, np.fromiter(hidden_ids, np.int64))
+            ids, d = np.where(dead, -1, ids), np.where(dead, NO_DISTANCE, d)
+            order = np.argsort(d, axis=1, kind="stable")
+            d, ids, pops = (np.take_along_axis(a, order, 1) for a in (d, ids, pops))
+        d, ids, pops = d[:, :k], ids[:, :k], pops[:, :k]
+        owners = self.searcher.owners["finger"]
+        pos = probe.finger_position
+
+        def ok(s: int) -> bool:
+            o = owners.get(s)
+            return o is not None and o[1] not in exclude and (pos == 0 or o[2] in (0, pos))
+
+        eligible = np.array([ok(s) for s in ids.ravel().tolist()], bool).reshape(ids.shape)
+        return FingerNeighbours(d, ids, pops, popcounts(codes), eligible)
+
+    def _face_neighbours(self, probe, k, exclude, hidden_ids, hidden_faces) -> FaceNeighbours | None:
+        from ..errors import ProbeError
+
+        idx = self.searcher.indexes.get("face")
+        if idx is None or idx.ntotal == 0:
+            return None
+        if idx.model and probe.template.model != idx.model:
+            raise ProbeError(f"probe face template is from {probe.template.model}, the gallery's from {idx.model}")
+        s, i = idx.search(np.asarray(probe.template.embedding, np.float32)[None, :],
+                          min(k + hidden_faces, idx.ntotal))
+        s, i = s[0], i[0]
+        keep = np.array([x >= 0 and x not in hidden_ids for x in i.tolist()], bool)
+        s, i = s[keep][:k], i[keep][:k]
+        owners = self.searcher.owners["face"]
+        excluded = np.array([owners.get(x, (0, "", 0))[1] in exclude for x in i.tolist()], bool)
+        return FaceNeighbours(s, i, excluded)
+
+    def excluded_faces(self, exclude: AbstractSet[str]) -> int:
+        """Face samples of the subjects in ``exclude`` stored here (the whole gallery's face ``k`` grows by it)."""
+        self._sync()
+        faces = self.searcher._samples_by_name().get("face", {})
+        return sum(faces.get(n, 0) for n in exclude)
+
+    def identify(self, searches: list[list[Probe]], given: list[dict[int, object]], top: int, fmr: float,
+                 exclude: AbstractSet[str], ring: HashRing | None) -> list[SearchResult]:
+        """Phase 2: :meth:`Searcher.identify` of each search on the shortlist ``given``
+        (per search: probe index -> sample ids, or ``(ids, similarities)`` for faces)."""
+        self._sync()
+        hidden_names = self._hidden_sets(ring)[0]
+        out = []
+        self.searcher.fmr = fmr
+        try:
+            for probes, g in zip(searches, given):
+                self.searcher.given = {id(p): g.get(i, ()) for i, p in enumerate(probes)}
+                out.append(self.searcher.identify(probes, top=top, exclude=frozenset(exclude) | hidden_names))
+        finally:
+            self.searcher.given = None
+        return out
