@@ -22,7 +22,11 @@
    templates (latents, dry and partial prints) many more false hits.
 
 Scores lie in ``[0, 1]``; higher is more alike.  All of it runs in one compiled
-kernel over arrays prepared once per template, for 1:N re-ranking throughput.
+kernel over arrays prepared once per template, for 1:N re-ranking throughput.  The
+pair geometry (distance, direction difference, radial angle) is computed in the
+kernel from the minutiae's coordinates, only for the pairs relaxation looks at, and
+rounded to float32 as the n x n matrices prepared before (locard-fp-3) were: a
+prepared template holds per-minutia arrays only (~0.4 kB a minutia, not ~0.9 kB).
 """
 
 from __future__ import annotations
@@ -193,12 +197,29 @@ def _gate(sim, ua, ub, rc, rs, min_cos):
 
 
 @njit(cache=True)
-def _relax(sim, da, aa, ra, db, ab, rb, n_p):
-    """LSS-R over precomputed pair geometry of each template.
+def _distance(p, i, k):
+    """Distance between minutiae i and k of ``p`` ((n, 3): x, y, direction), pixels, float32."""
+    dx = p[k, 0] - p[i, 0]
+    dy = p[k, 1] - p[i, 1]
+    return np.float32(np.sqrt(dx * dx + dy * dy))
 
-    ``da[i, k]`` distance between minutiae i and k, ``aa[i, k]`` their direction
-    difference, ``ra[i, k]`` the angle of k seen from i relative to i's direction.
-    """
+
+@njit(cache=True)
+def _direction_difference(p, i, k):
+    """Direction of i minus direction of k, wrapped to [-pi, pi), float32."""
+    return np.float32((p[i, 2] - p[k, 2] + np.pi) % (2 * np.pi) - np.pi)
+
+
+@njit(cache=True)
+def _radial_angle(p, i, k):
+    """Angle of k seen from i relative to i's direction, wrapped to [-pi, pi), float32."""
+    a = p[i, 2] - np.arctan2(p[k, 1] - p[i, 1], p[k, 0] - p[i, 0])
+    return np.float32((a + np.pi) % (2 * np.pi) - np.pi)
+
+
+@njit(cache=True)
+def _relax(sim, pa_xyt, pb_xyt, n_p):
+    """LSS-R; the pair geometry of each template from its (n, 3) x, y, direction rows."""
     na, nb = sim.shape
     n_r = min(na, nb)
     pa = np.empty(n_r, np.int64)
@@ -245,13 +266,13 @@ def _relax(sim, da, aa, ra, db, ab, rb, n_p):
         for s in range(r + 1, n_r):
             i2, j2 = pa[s], pb[s]
             # each factor is a falling sigmoid: skip the exps once one is negligible
-            d1 = abs(da[i1, i2] - db[j1, j2])
+            d1 = abs(_distance(pa_xyt, i1, i2) - _distance(pb_xyt, j1, j2))
             if d1 > CUT_1:
                 continue
-            d2 = abs(_wrap(aa[i1, i2] - ab[j1, j2]))
+            d2 = abs(_wrap(_direction_difference(pa_xyt, i1, i2) - _direction_difference(pb_xyt, j1, j2)))
             if d2 > CUT_2:
                 continue
-            d3 = abs(_wrap(ra[i1, i2] - rb[j1, j2]))
+            d3 = abs(_wrap(_radial_angle(pa_xyt, i1, i2) - _radial_angle(pb_xyt, j1, j2)))
             if d3 > CUT_3:
                 continue
             v = _z(d1, MU_1, TAU_1) * _z(d2, MU_2, TAU_2) * _z(d3, MU_3, TAU_3)
@@ -274,8 +295,8 @@ def _relax(sim, da, aa, ra, db, ab, rb, n_p):
 
 
 @njit(cache=True)
-def _compare(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
-             bits_b, valid_b, use_b, full_b, ones_b, ub, db, ab, rb, min_common, min_cos):
+def _compare(bits_a, valid_a, use_a, full_a, ones_a, ua, xyt_a,
+             bits_b, valid_b, use_b, full_b, ones_b, ub, xyt_b, min_common, min_cos):
     sim = _local_similarities(bits_a, valid_a, use_a, full_a, ones_a, ua,
                               bits_b, valid_b, use_b, full_b, ones_b, ub, min_common, -2.0)
     rc, rs = _rotation(sim, ua, ub)
@@ -283,35 +304,24 @@ def _compare(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
     m = min(len(ua), len(ub))
     z = 1.0 / (1.0 + np.exp(-TAU_P * (m - MU_P)))
     n_p = int(MIN_NP + np.round(z * (MAX_NP - MIN_NP)))
-    score, pa, pb, lam = _relax(sim, da, aa, ra, db, ab, rb, n_p)
+    score, pa, pb, lam = _relax(sim, xyt_a, xyt_b, n_p)
     return score * (min(m, SIZE_REF) / SIZE_REF) ** SIZE_EXPONENT, pa, pb, lam
-
-
-def _wrap_np(a: np.ndarray) -> np.ndarray:
-    return (a + np.pi) % (2 * np.pi) - np.pi
 
 
 def prepare(t: Template):
     """Compute (once) and cache on the template the arrays the comparison kernel needs.
 
-    Its cylinders and the geometry between its minutiae, 2-6 ms per template.  Compare
-    and search do it on first use; call it at enrolment or when loading a gallery so
-    that the first comparisons do not pay for it.
+    Its cylinders (~1 ms for 40 minutiae) and the minutiae's unit direction vectors and
+    coordinates.  Compare and search do it on first use; call it at enrolment or when
+    loading a gallery so that the first comparisons do not pay for it.
     """
     p = t._derived.get(MATCHER_VERSION)
     if p is None:
         c = cylinders(t)
         m = t.minutiae
-        x, y, th = (m[k].astype(np.float64) for k in ("x", "y", "direction"))
-        dx, dy = x[None, :] - x[:, None], y[None, :] - y[:, None]
-        dist = np.hypot(dx, dy)
-        ddir = _wrap_np(th[:, None] - th[None, :])
-        radial = _wrap_np(th[:, None] - np.arctan2(dy, dx))
-        unit = np.stack([np.cos(th), np.sin(th)], 1)
-        # The n x n geometry is most of a warm gallery's memory: float32 halves it and
-        # moves scores by about 1e-7 (distances are rounded minutia positions anyway).
-        p = (c.bits, c.valid, c.usable, c.full, c.ones, unit,
-             dist.astype(np.float32), ddir.astype(np.float32), radial.astype(np.float32))
+        xyt = np.stack([m[k].astype(np.float64) for k in ("x", "y", "direction")], 1)
+        unit = np.stack([np.cos(xyt[:, 2]), np.sin(xyt[:, 2])], 1)
+        p = (c.bits, c.valid, c.usable, c.full, c.ones, unit, xyt)
         t._derived[MATCHER_VERSION] = p
     return p
 
@@ -342,8 +352,6 @@ class PackedTemplates:
     arrays: tuple
     offsets: np.ndarray
     """(G+1,) int64: template g owns minutiae ``offsets[g]:offsets[g+1]``."""
-    geo_offsets: np.ndarray
-    """(G+1,) int64: template g's n x n geometry matrices start at ``geo_offsets[g]``."""
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -354,26 +362,20 @@ def pack_templates(templates: list[Template]) -> PackedTemplates:
     parts = [prepare(t) for t in templates]
     sizes = np.array([len(t) for t in templates], np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    geo_offsets = np.concatenate([[0], np.cumsum(sizes * sizes)]).astype(np.int64)
-    cat = []
-    for k in range(6):  # per-minutia arrays
-        cat.append(np.ascontiguousarray(np.concatenate([p[k] for p in parts])) if parts
-                   else _prepared_empty()[k])
-    for k in range(6, 9):  # n x n geometry, flattened
-        cat.append(np.concatenate([p[k].ravel() for p in parts]) if parts else np.zeros(0, np.float32))
-    return PackedTemplates(tuple(cat), offsets, geo_offsets)
+    cat = tuple(np.ascontiguousarray(np.concatenate([p[k] for p in parts])) if parts else empty
+                for k, empty in enumerate(_prepared_empty()))
+    return PackedTemplates(cat, offsets)
 
 
 def _prepared_empty():
     from .descriptors import WORDS
     return (np.zeros((0, WORDS), np.uint64), np.zeros((0, WORDS), np.uint64), np.zeros(0, bool),
-            np.zeros(0, bool), np.zeros(0, np.int64), np.zeros((0, 2)))
+            np.zeros(0, bool), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros((0, 3)))
 
 
 @njit(cache=True, nogil=True)
-def _compare_many(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
-                  bits, valid, use, full, ones, u, d_flat, a_flat, r_flat, offsets, geo_offsets,
-                  min_common, min_cos):
+def _compare_many(bits_a, valid_a, use_a, full_a, ones_a, ua, xyt_a,
+                  bits, valid, use, full, ones, u, xyt, offsets, min_common, min_cos):
     g_count = len(offsets) - 1
     out = np.zeros(g_count)
     for g in range(g_count):
@@ -381,11 +383,9 @@ def _compare_many(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
         n = o1 - o0
         if n < 2:
             continue
-        q0 = geo_offsets[g]
-        out[g] = _compare(bits_a, valid_a, use_a, full_a, ones_a, ua, da, aa, ra,
+        out[g] = _compare(bits_a, valid_a, use_a, full_a, ones_a, ua, xyt_a,
                           bits[o0:o1], valid[o0:o1], use[o0:o1], full[o0:o1], ones[o0:o1], u[o0:o1],
-                          d_flat[q0:q0 + n * n].reshape(n, n), a_flat[q0:q0 + n * n].reshape(n, n),
-                          r_flat[q0:q0 + n * n].reshape(n, n), min_common, min_cos)[0]
+                          xyt[o0:o1], min_common, min_cos)[0]
     return out
 
 
@@ -412,10 +412,8 @@ def compare_scores(probe: Template, gallery: list[Template] | PackedTemplates, *
 
     def score(g0: int, g1: int) -> np.ndarray:
         o0, o1 = packed.offsets[g0], packed.offsets[g1]
-        q0, q1 = packed.geo_offsets[g0], packed.geo_offsets[g1]
-        arrays = [a[o0:o1] for a in packed.arrays[:6]] + [a[q0:q1] for a in packed.arrays[6:]]
-        return _compare_many(*p, *arrays, packed.offsets[g0:g1 + 1] - o0,
-                             packed.geo_offsets[g0:g1 + 1] - q0, _MATCHABLE_CELLS, _MIN_COS)
+        return _compare_many(*p, *(a[o0:o1] for a in packed.arrays), packed.offsets[g0:g1 + 1] - o0,
+                             _MATCHABLE_CELLS, _MIN_COS)
 
     threads = max(1, min(threads, len(packed)))
     if threads == 1:
