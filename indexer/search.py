@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -240,6 +241,16 @@ def finger_votes(distances: np.ndarray, ids: np.ndarray, probe_popcounts: np.nda
     return uniq[order], votes[order]
 
 
+def shortlist_filter(probe: Probe, exclude: AbstractSet[str] = frozenset()) -> Callable[[tuple | None], bool]:
+    """Whether a stage-1 hit may take a place in ``probe``'s shortlist, from its sample's owner
+    ``(subject id, name, finger position)`` (None: not a live sample): its subject is not
+    excluded and its finger position is comparable with the probe's.  Also used by the
+    shards of a sharded gallery (:mod:`indexer.cluster.shard`)."""
+    allowed = comparable_positions(probe.finger_position, probe.position_uncertain)
+    return lambda o: (o is not None and o[1] not in exclude
+                      and (allowed is None or o[2] == 0 or o[2] in allowed))
+
+
 class Searcher:
     """Searches one store; keeps its indexes and recently used gallery templates in memory.
 
@@ -412,9 +423,8 @@ class Searcher:
         sids, votes = finger_votes(d, i, popcounts(codes), pops)
         owners = self.owners["finger"]
         # excluded subjects are dropped before the shortlist is cut, so they take no place in it
-        allowed = comparable_positions(probe.finger_position, probe.position_uncertain)
-        keep = [s for s in sids.tolist() if s in owners and owners[s][1] not in exclude
-                and (allowed is None or owners[s][2] == 0 or owners[s][2] in allowed)]
+        ok = shortlist_filter(probe, exclude)
+        keep = [s for s in sids.tolist() if ok(owners.get(s))]
         keep = keep[: self.shortlist]
         t1 = time.perf_counter()
         templates = self._finger_templates(keep)
