@@ -33,7 +33,6 @@ from ..ingest_report import IngestReport
 from ..search import DEFAULT_FACE_K, DEFAULT_K_PER_MINUTIA, DEFAULT_SHORTLIST, Probe, SearchResult
 from ..store import NewSample
 from .config import ClusterConfig, ShardSpec, config_path, new_config, read_config, write_config
-from .hashring import HashRing
 from .merge import face_shortlist, finger_shortlist, merge_candidates, split_key
 
 NAMESPACE = "locard"
@@ -348,7 +347,7 @@ class ClusterGallery:
 
     def _merged(self, q: int, probes: list[Probe], phase2: dict[str, list[SearchResult]], reranked: int,
                 n_finger: int, top: int, fmr: float, missing: dict[str, str], timings: dict) -> ClusterSearchResult:
-        from ..fusion import expected_fpir, fused_threshold
+        from ..fusion import expected_fpir
 
         for name, results in phase2.items():
             self._subjects[name] = results[q].gallery_subjects
@@ -356,8 +355,10 @@ class ClusterGallery:
         merged = merge_candidates([(n, r[q].candidates) for n, r in phase2.items()], top)
         n_fp = sum(p.modality == "finger" for p in probes)
         penetration = {"finger": reranked / (n_finger * n_fp) if n_finger else 0.0} if n_fp else {}
+        # the threshold depends on the probe only: every shard computed the same one
+        threshold = next((r[q].threshold for r in phase2.values()), None)
         return ClusterSearchResult(
-            [c for _, c in merged], n_subjects, penetration, True, fused_threshold(fmr), fmr,
+            [c for _, c in merged], n_subjects, penetration, True, threshold, fmr,
             expected_fpir(fmr, n_subjects), timings, complete=not missing, missing=dict(missing),
             shards={c.subject: n for n, c in merged})
 

@@ -38,7 +38,7 @@ import numpy as np
 from ..faiss_index import FINGER_LABEL_SHIFT, finger_codes, popcounts
 from ..ingest import SourceItem, ingest
 from ..ingest_report import IngestReport
-from ..search import Probe, SearchResult, Searcher
+from ..search import Probe, SearchResult, Searcher, shortlist_filter
 from ..store import GalleryStore, NewSample
 from .hashring import HashRing
 
@@ -186,6 +186,10 @@ class Shard:
         self._sync()
         return ids
 
+    def names(self) -> list[str]:
+        """Every subject stored here, by name."""
+        return [s.name for s in self.store.subjects()]
+
     def names_not_owned(self, ring: HashRing) -> list[str]:
         """Subjects stored here whose owner under ``ring`` is another shard."""
         return [s.name for s in self.store.subjects() if ring.owner(s.name) != self.name]
@@ -274,13 +278,8 @@ class Shard:
             d, ids, pops = (np.take_along_axis(a, order, 1) for a in (d, ids, pops))
         d, ids, pops = d[:, :k], ids[:, :k], pops[:, :k]
         owners = self.searcher.owners["finger"]
-        pos = probe.finger_position
-
-        def ok(s: int) -> bool:
-            o = owners.get(s)
-            return o is not None and o[1] not in exclude and (pos == 0 or o[2] in (0, pos))
-
-        eligible = np.array([ok(s) for s in ids.ravel().tolist()], bool).reshape(ids.shape)
+        ok = shortlist_filter(probe, exclude)
+        eligible = np.array([ok(owners.get(s)) for s in ids.ravel().tolist()], bool).reshape(ids.shape)
         return FingerNeighbours(d, ids, pops, popcounts(codes), eligible)
 
     def _face_neighbours(self, probe, k, exclude, hidden_ids, hidden_faces) -> FaceNeighbours | None:

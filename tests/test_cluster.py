@@ -1,0 +1,333 @@
+"""The sharded gallery (indexer/cluster) on a real three-node Ray cluster on loopback.
+
+One module-wide cluster (``ray.cluster_utils.Cluster``: a head and two more raylets,
+one CPU each, so each shard actor lands on its own node) and one data set: a few
+FVC2002 DB1 B fingers, a few LFW faces (some fused with a generated finger into one
+subject) and generated prints.  The same items are ingested into one plain store and
+into three shards; every probe must get the same top-50 candidates and scores from
+both.  Then a node is removed during a run of searches and added back, and a fourth
+shard is added while searches go on.  The hash ring and ``cluster.json`` are tested
+without Ray.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.60 otherwise writes ~/.ray/auth_token
+
+from indexer.cluster.config import (FORMAT_VERSION, ClusterConfig, ShardSpec, new_config, read_config,  # noqa: E402
+                                    write_config)
+from indexer.cluster.hashring import HashRing  # noqa: E402
+from indexer.errors import StoreVersionError  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+FVC = SHARED / "fingerprint" / "fvc2002_db1_b"
+LFW = SHARED / "face" / "lfw_dev"
+FVC_FINGERS = ("101", "102", "103", "104")
+LFW_PEOPLE = ("Naomi_Watts", "David_Beckham", "Kim_Clijsters", "Jennifer_Garner")
+SYNTH_FINGERS = 8
+TOP = 50
+
+
+# -- without Ray ---------------------------------------------------------------------------------
+def test_hash_ring_is_stable_balanced_and_moves_only_to_a_new_shard():
+    names = [f"subject-{i}" for i in range(3000)]
+    ring = HashRing(("s0", "s1", "s2"))
+    assert HashRing(("s2", "s0", "s1")).owner("x") == ring.owner("x")  # order of shards does not matter
+    assert ring.owner("fvc2002_db1_101") == HashRing(("s0", "s1", "s2")).owner("fvc2002_db1_101")
+    parts = ring.partition(names)
+    assert sorted(parts) == ["s0", "s1", "s2"]
+    assert all(600 <= len(v) <= 1400 for v in parts.values()), {k: len(v) for k, v in parts.items()}
+    bigger = ring.with_shard("s3")
+    moved = [n for n in names if bigger.owner(n) != ring.owner(n)]
+    assert moved and all(bigger.owner(n) == "s3" for n in moved)  # never between two old shards
+    assert 400 <= len(moved) <= 1200
+    with pytest.raises(ValueError, match="distinct"):
+        HashRing(("s0", "s0"))
+
+
+def test_cluster_config_round_trip_and_version(tmp_path):
+    cfg = new_config(3)
+    write_config(tmp_path, cfg)
+    back = read_config(tmp_path)
+    assert back == cfg and back.epoch == 1 and [s.name for s in back.active] == ["s0", "s1", "s2"]
+    grown = back.with_changes(back.shards + (ShardSpec("s3", "shards/s3", 1.0, "joining"),))
+    write_config(tmp_path, grown)
+    again = read_config(tmp_path)
+    assert again.epoch == 2 and again.ring().shards == ("s0", "s1", "s2")  # a joining shard owns nothing yet
+    assert again.store_path(tmp_path, "s3") == tmp_path / "shards" / "s3"
+    raw = (tmp_path / "cluster.json").read_text().replace(f'"format_version": {FORMAT_VERSION}',
+                                                          f'"format_version": {FORMAT_VERSION + 1}')
+    (tmp_path / "cluster.json").write_text(raw)
+    with pytest.raises(StoreVersionError, match="newer|upgrade"):
+        read_config(tmp_path)
+    assert isinstance(cfg, ClusterConfig)
+
+
+# -- the data ------------------------------------------------------------------------------------
+needs_data = pytest.mark.skipif(not (FVC.is_dir() and LFW.is_dir()),
+                                reason=f"real data absent: {FVC} and {LFW} (../shared/data is not on this machine)")
+
+
+def _lfw_files(person: str) -> list[Path]:
+    return sorted((LFW / "images" / person).glob("*.jpg"))[:3]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Gallery items (labels.csv with absolute paths) and probe searches."""
+    from benchmarks.synth.generate import generate
+    from indexer.search import probe_from_image
+
+    root = tmp_path_factory.mktemp("cluster-data")
+    generate(root / "synth", SYNTH_FINGERS, 3, seed=7, workers=1, progress=False)
+    synth = {}
+    with open(root / "synth" / "labels.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            synth.setdefault(row["identity"], []).append(root / "synth" / row["file"])
+    rows, searches = [], []
+    for f in FVC_FINGERS:
+        for imp in (1, 2):
+            rows.append((FVC / "images" / f"{f}_{imp}.tif", f"fvc_{f}", "finger"))
+        searches.append([("finger", FVC / "images" / f"{f}_3.tif")])
+    for i, (name, files) in enumerate(sorted(synth.items())):
+        files = sorted(files)
+        # the first LFW people share a subject with a generated finger: fused finger + face searches
+        subject = f"person_{LFW_PEOPLE[i]}" if i < len(LFW_PEOPLE) else f"synth_{name}"
+        rows += [(files[0], subject, "finger"), (files[1], subject, "finger")]
+        searches.append([("finger", files[2])])
+        if i < len(LFW_PEOPLE):
+            faces = _lfw_files(LFW_PEOPLE[i])
+            rows += [(faces[0], subject, "face"), (faces[1], subject, "face")]
+            searches += [[("face", faces[2])], [("finger", files[2]), ("face", faces[2])]]
+    (root / "gallery").mkdir()
+    with open(root / "gallery" / "labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "identity", "modality", "ppi"])
+        w.writerows([str(p), ident, mod, 500] for p, ident, mod in rows)
+    cache: dict[Path, object] = {}
+
+    def probe(mod, path):
+        if path not in cache:
+            cache[path] = probe_from_image(path.read_bytes(), mod, label=path.name)
+        return cache[path]
+
+    return root / "gallery", [[probe(m, p) for m, p in s] for s in searches]
+
+
+@pytest.fixture(scope="module")
+def reference(data, tmp_path_factory):
+    """One plain store with the whole gallery, and its searcher."""
+    from indexer.ingest import ingest
+    from indexer.search import Searcher
+    from indexer.store import GalleryStore
+
+    st = GalleryStore(tmp_path_factory.mktemp("one-store") / "store", create=True)
+    rep = ingest(str(data[0]), st, workers=1)
+    assert rep.failed == 0 and rep.added == len(FVC_FINGERS) * 2 + SYNTH_FINGERS * 2 + len(LFW_PEOPLE) * 2
+    yield st, Searcher(st)
+    st.close()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    # quick failure detection: a removed node is declared dead in ~2 s instead of ~30 s
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "_system_config": {
+        "health_check_period_ms": 500, "health_check_failure_threshold": 4, "health_check_initial_delay_ms": 0}})
+    nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    ray.init(address=cluster.address, namespace="locard", logging_level="ERROR", log_to_driver=False)
+    yield cluster, nodes
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def sharded(data, ray_cluster, tmp_path_factory):
+    from indexer.cluster.gallery import ClusterGallery
+
+    g = ClusterGallery(tmp_path_factory.mktemp("cluster") / "gallery", shards=3, timeout_s=60.0,
+                       write_timeout_s=600.0)
+    rep = g.ingest(str(data[0]), chunk=8)
+    assert rep.failed == 0 and rep.added == len(FVC_FINGERS) * 2 + SYNTH_FINGERS * 2 + len(LFW_PEOPLE) * 2
+    return g
+
+
+# -- comparisons ---------------------------------------------------------------------------------
+def _key(c):
+    return (-c.score, -c.raw, c.subject)
+
+
+def assert_same(one, many, top=TOP):
+    """``many`` (the cluster's result) equals ``one`` (a single store's): candidates, scores, evidence."""
+    assert many.complete, many.missing
+    a, b = sorted(one.candidates, key=_key)[:top], sorted(many.candidates, key=_key)
+    assert [c.subject for c in a] == [c.subject for c in b]
+    assert [(c.score, c.raw, c.hit) for c in a] == [(c.score, c.raw, c.hit) for c in b]
+    for x, y in zip(a, b):
+        assert [(e.probe, e.modality, e.finger_position, e.score, e.log_fmr) for e in x.evidence] == \
+               [(e.probe, e.modality, e.finger_position, e.score, e.log_fmr) for e in y.evidence]
+        assert [None if e.pairs is None else e.pairs.tolist() for e in x.evidence] == \
+               [None if e.pairs is None else e.pairs.tolist() for e in y.evidence]
+    assert many.gallery_subjects == one.gallery_subjects
+    assert many.expected_fpir == one.expected_fpir and many.threshold == one.threshold
+    assert many.penetration == pytest.approx(one.penetration)
+
+
+# -- with Ray ------------------------------------------------------------------------------------
+@needs_data
+def test_three_shards_answer_as_one_store(data, reference, sharded):
+    _, searches = data
+    _, searcher = reference
+    status = sharded.status()
+    assert sorted(status) == ["s0", "s1", "s2"]
+    assert len({s["node"] for s in status.values()}) == 3  # one shard per node
+    assert all(s["subjects"] > 0 for s in status.values())
+    assert sum(s["subjects"] for s in status.values()) == searcher.n_subjects
+    mated = 0
+    for probes, got in zip(searches, sharded.identify_batch(searches, top=TOP)):
+        one = searcher.identify(probes, top=TOP)
+        assert_same(one, got)
+        assert_same(searcher.identify(probes, top=5), sharded.identify(probes, top=5), top=5)
+        mated += bool(got.candidates and got.candidates[0].hit)
+    assert mated >= len(searches) // 2  # the comparison is not between two empty lists
+    # a search that excludes subjects (what a bureau may not see) too
+    hidden = frozenset({"fvc_101", f"person_{LFW_PEOPLE[0]}"})
+    for probes in searches[:6]:
+        assert_same(searcher.identify(probes, top=TOP, exclude=hidden), sharded.identify(probes, top=TOP,
+                                                                                          exclude=hidden))
+
+
+def _searching(gallery, searches, stop: threading.Event, out: list) -> threading.Thread:
+    def run():
+        while not stop.is_set():
+            out.extend(zip(searches, gallery.identify_batch(searches, top=TOP)))
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def _late_sample(reference, subject: str):
+    """A copy of a stored finger template under a new subject and a new image hash."""
+    from indexer.store import NewSample
+
+    st, _ = reference
+    s = next(st.samples("finger"))
+    return NewSample(subject=subject, modality="finger", template=s.template, template_version=s.template_version,
+                     quality=s.quality, sha256=hashlib.sha256(subject.encode()).hexdigest(), source="test")
+
+
+@needs_data
+def test_node_loss_answers_say_what_is_missing_and_nothing_is_lost(data, reference, sharded, ray_cluster):
+    from indexer.errors import ShardUnavailableError
+
+    cluster, nodes = ray_cluster
+    _, searches = data
+    st, searcher = reference
+    # acknowledged before the loss: must survive it
+    early = _late_sample(reference, "enrolled_before_loss")
+    assert sharded.add_samples([early])[0] is not None
+    st.add_samples([early])
+    searcher.refresh()
+    before = sharded.status()
+    victim_node = nodes[0]
+    victims = {n for n, s in before.items() if s["node"] == victim_node.node_id}
+    assert len(victims) == 1
+    victim = victims.pop()
+    stop, results = threading.Event(), []
+    worker = _searching(sharded, searches[:4], stop, results)
+    deadline = time.monotonic() + 300
+    while len(results) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    cluster.remove_node(victim_node)
+    while sum(not r.complete for _, r in results) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # a write to the shard that is down is refused, not silently dropped
+    late = _late_sample(reference, next(f"late_{i}" for i in range(1000)
+                                        if sharded.config.ring().owner(f"late_{i}") == victim))
+    old_timeout, sharded.write_timeout_s = sharded.write_timeout_s, 5.0
+    with pytest.raises(ShardUnavailableError, match=victim):
+        sharded.add_samples([late])
+    sharded.write_timeout_s = old_timeout
+    nodes[0] = cluster.add_node(num_cpus=1)
+    n_before = len(results)
+    while time.monotonic() < deadline:
+        if any(r.complete for _, r in results[n_before:]):
+            break
+        time.sleep(0.2)
+    stop.set()
+    worker.join(timeout=300)
+    incomplete = [r for _, r in results if not r.complete]
+    assert len(incomplete) >= 4 and any(r.complete for _, r in results[n_before:])
+    for probes, r in results:
+        if r.complete:
+            assert_same(searcher.identify(probes, top=TOP), r)
+        else:  # says which shard it lacks, and what it has is the live shards' part of the answer
+            assert set(r.missing) == {victim}
+            full = {c.subject: c.score for c in searcher.identify(probes, top=TOP).candidates}
+            assert victim not in set(r.shards.values())
+            assert all(full.get(c.subject) == pytest.approx(c.score) for c in r.candidates
+                       if c.subject in full)
+    after = sharded.status()
+    assert after[victim]["started"] > before[victim]["started"]  # restarted, from its store
+    assert after[victim]["node"] != victim_node.node_id
+    for name in before:
+        assert {k: after[name][k] for k in ("subjects", "finger_samples", "face_samples")} == \
+               {k: before[name][k] for k in ("subjects", "finger_samples", "face_samples")}
+    # the refused write goes through now; the early one is still found
+    assert sharded.add_samples([late])[0] is not None
+    st.add_samples([late])
+    searcher.refresh()
+    from indexer.search import Probe
+    from matcher.fingerprint import Template
+
+    probe = [Probe("finger", Template.from_bytes(late.template))]
+    one, many = searcher.identify(probe, top=TOP), sharded.identify(probe, top=TOP)
+    assert_same(one, many)
+    assert {"enrolled_before_loss", late.subject} <= {c.subject for c in many.candidates[:3]}
+
+
+@needs_data
+def test_adding_a_shard_moves_only_its_subjects_while_searches_go_on(data, reference, sharded, ray_cluster):
+    cluster, _ = ray_cluster
+    _, searches = data
+    _, searcher = reference
+    cluster.add_node(num_cpus=1)  # room for a fourth shard actor
+    old_ring = sharded.config.ring()
+    before = {n: set(_names(sharded, n)) for n in old_ring.shards}
+    stop, results = threading.Event(), []
+    worker = _searching(sharded, searches[:6], stop, results)
+    report = sharded.add_shard()
+    stop.set()
+    worker.join(timeout=300)
+    new = report["shard"]
+    new_ring = sharded.config.ring()
+    assert new_ring.shards == old_ring.shards + (new,) and sharded.config.epoch == 3
+    assert read_config(sharded.root).epoch == 3
+    after = {n: set(_names(sharded, n)) for n in new_ring.shards}
+    everyone = set().union(*before.values())
+    should_move = {n for n in everyone if new_ring.owner(n) == new}
+    assert after[new] == should_move and sum(report["moved"].values()) == len(should_move)
+    for n in old_ring.shards:
+        assert after[n] == before[n] - should_move  # nothing else moved
+    assert results, "no search ran during the rebalance"
+    for probes, r in results:  # every answer meanwhile was whole and right
+        assert_same(searcher.identify(probes, top=TOP), r)
+    for probes in searches:
+        assert_same(searcher.identify(probes, top=TOP), sharded.identify(probes, top=TOP))
+
+
+def _names(gallery, shard: str) -> list[str]:
+    import ray
+
+    return ray.get(gallery.actor(shard).names.remote())
