@@ -101,16 +101,6 @@ def fnir_at_fpir(mate_scores: np.ndarray, nonmated_top: np.ndarray, fpir: float)
     return float(np.mean(~(mate_scores >= t))), t
 
 
-def _template_bytes(t) -> int:
-    """Bytes of the arrays a template holds, with what comparisons cached on it (shared ones once)."""
-    arrays = {id(a): a for a in (t.minutiae, t.mask)}
-    for d in t._derived.values():
-        for a in (d if isinstance(d, tuple) else vars(d).values()):
-            if isinstance(a, np.ndarray):
-                arrays[id(a)] = a
-    return sum(a.nbytes for a in arrays.values())
-
-
 def _rss_bytes() -> int | None:
     """Resident memory of this process now (Linux), for memory-per-finger figures."""
     try:
@@ -239,12 +229,15 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         rss0 = _rss_bytes()
         searcher.warm(synth_templates)
         rss1 = _rss_bytes()
+        n_fingers = max(searcher.n_samples.get("finger", 0), 1)
         n_warm = max(len(searcher._templates), 1)
-        arrays = sum(_template_bytes(t) for t in searcher._templates.values())
-        warm_memory = {"warm_s": time.perf_counter() - t0, "warm_array_bytes_per_finger": arrays / n_warm,
-                       "warm_rss_bytes_per_finger": (rss1 - rss0) / n_warm if rss0 and not synth_templates else None}
-        echo(f"  warmed {len(searcher._templates)} gallery templates in {warm_memory['warm_s']:.0f} s, "
-             f"{arrays / n_warm / 1e3:.1f} kB of arrays each")
+        warm_memory = {"warm_s": time.perf_counter() - t0, "warm_templates": len(searcher._templates),
+                       "warm_array_bytes_per_finger": searcher.cache_bytes / n_fingers,
+                       "warm_array_bytes_per_template": searcher.cache_bytes / n_warm,
+                       "warm_rss_bytes_per_finger": (rss1 - rss0) / n_fingers if rss0 and not synth_templates else None}
+        echo(f"  warmed {len(searcher._templates)} of {n_fingers} gallery templates in {warm_memory['warm_s']:.0f} s, "
+             f"{searcher.cache_bytes / n_warm / 1e3:.1f} kB of arrays each, "
+             f"{searcher.cache_bytes / n_fingers / 1e3:.2f} kB per enrolled finger")
     n_gal = store.count(modality)
     gallery_sha = {sha256_file(it.path) for it in gallery}
 
@@ -361,14 +354,16 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
     report["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if exhaustive and modality == "finger":
         echo("re-ranking the whole gallery for every probe (rank1_exhaustive)")
-        full = Searcher(store, shortlist=n_gal, k_per_minutia=64, template_cache=n_gal)
-        full._templates = searcher._templates
-        full.template_cache = max(n_gal, searcher.template_cache)
+        full = Searcher(store, shortlist=n_gal, k_per_minutia=64)
 
+        from matcher.fingerprint import Template
         from matcher.fingerprint.comparison import compare_scores, pack_templates
 
         keep = list(full.owners["finger"])
-        every = full._finger_templates(keep)
+        by_id = {**{smp.id: Template.from_bytes(smp.template) for smp in store.samples("finger")},
+                 **synth_templates, **searcher._templates}  # cylinders computed already
+        every = [by_id[s] for s in keep]
+        del by_id
         packed = pack_templates(every)  # once: the gallery does not change between probes
 
         def all_samples(probe, timings, exclude=frozenset()):  # stage 1 skipped: every sample is re-ranked

@@ -46,8 +46,12 @@ from .store import GalleryStore
 DEFAULT_SHORTLIST = 200
 DEFAULT_K_PER_MINUTIA = 64
 DEFAULT_FACE_K = 100
-#: Decoded gallery templates kept in memory for re-ranking (with their prepared arrays).
-TEMPLATE_CACHE = 50_000
+#: Memory the re-ranking cache may hold per enrolled finger: decoded gallery templates with
+#: the comparator's prepared arrays (~18 kB for 41 minutiae), least recently used evicted
+#: first and prepared again from the store when shortlisted (~1 ms each).  With the index
+#: (~1.6 kB a finger) this keeps a searcher under 8 kB per finger (benchmarks/README.md,
+#: Search / memory).
+CACHE_BYTES_PER_FINGER = 4096
 #: Changes a searcher replays in memory before it writes the index file again.
 SAVE_EVERY = 1000
 
@@ -265,9 +269,11 @@ class Searcher:
         Nearest face embeddings asked per probe face.
     fmr : float
         False match rate of the decision threshold.
-    template_cache : int
-        Decoded gallery templates (with the comparator's prepared arrays, ~36 kB each)
-        kept in memory; a template re-ranked cold costs its cylinders (several ms).
+    cache_bytes_per_finger : int
+        Budget of the re-ranking cache, bytes per enrolled finger sample: prepared
+        gallery templates beyond ``cache_bytes_per_finger * fingers`` are evicted (least
+        recently used first); one re-ranked cold is read from the store and prepared
+        again (~1 ms).
     threads : int or None
         FAISS (OpenMP) threads; 1 by default: one search is small, and on a shared
         machine OpenMP's spinning threads cost far more than they give (measured 110 ms
@@ -282,7 +288,8 @@ class Searcher:
 
     def __init__(self, store: GalleryStore, *, shortlist: int = DEFAULT_SHORTLIST,
                  k_per_minutia: int = DEFAULT_K_PER_MINUTIA, face_k: int = DEFAULT_FACE_K, fmr: float = 1e-3,
-                 threads: int | None = 1, template_cache: int = TEMPLATE_CACHE, save_every: int = SAVE_EVERY):
+                 threads: int | None = 1, cache_bytes_per_finger: int = CACHE_BYTES_PER_FINGER,
+                 save_every: int = SAVE_EVERY):
         if threads is not None:
             import faiss
 
@@ -294,10 +301,12 @@ class Searcher:
         self.fmr = fmr
         self.indexes: dict[str, VectorIndex] = {}
         self.index_actions: dict[str, str] = {}
-        self.template_cache = template_cache
+        self.cache_bytes_per_finger = cache_bytes_per_finger
         self.save_every = save_every
         self._unsaved = {"finger": 0, "face": 0}
         self._templates: OrderedDict[int, object] = OrderedDict()
+        self._template_nbytes: dict[int, int] = {}
+        self.cache_bytes = 0  # held by the prepared templates in _templates
         self.owners: dict[str, dict[int, tuple[int, str, int]]] = {}
         self._by_name: dict[str, Counter] | None = None  # built on the first search that excludes
         self.refresh()
@@ -360,45 +369,69 @@ class Searcher:
                     by_name[fresh[sid][1]] += 1
             elif op == "delete" and sid in owners:
                 _, name, _ = owners.pop(sid)
-                self._templates.pop(sid, None)
+                self._uncache(sid)
                 if by_name is not None:
                     by_name[name] -= 1
                     if by_name[name] <= 0:
                         del by_name[name]
 
     def warm(self, templates: dict | None = None) -> None:
-        """Keep every gallery fingerprint template prepared in memory (a long-running service).
+        """Fill the re-ranking cache with prepared gallery templates, up to its budget
+        (a long-running service: the first searches then find them ready).
 
         Parameters
         ----------
         templates : dict, optional
-            ``sample id -> Template`` already decoded (with cylinders), e.g. from ingest.
+            ``sample id -> Template`` already decoded (with cylinders), e.g. from ingest;
+            used first.
         """
-        from matcher.fingerprint.comparison import prepare
-
-        self.template_cache = max(self.template_cache, self.n_samples.get("finger", 0))
+        ids = [s for s in self.owners.get("finger", {}) if s not in self._templates]
         if templates:
-            self._templates.update((k, v) for k, v in templates.items() if k in self.owners["finger"])
-        ids = [s for s in self.owners["finger"] if s not in self._templates]
+            for sid, t in templates.items():
+                if sid in self.owners["finger"] and sid not in self._templates:
+                    self._cache(sid, t)
+                    if self.cache_bytes >= self.cache_capacity():
+                        return
         for i in range(0, len(ids), 1000):
-            self._finger_templates(ids[i:i + 1000])
-        for t in self._templates.values():
-            prepare(t)
+            if self.cache_bytes >= self.cache_capacity():
+                return
+            self._finger_templates([s for s in ids[i:i + 1000] if s not in self._templates])
 
     # -- gallery templates -------------------------------------------------------------------
+    def cache_capacity(self) -> int:
+        """Bytes the re-ranking cache may hold now (its budget times the enrolled fingers)."""
+        return self.cache_bytes_per_finger * self.n_samples.get("finger", 0)
+
+    def _cache(self, sid: int, template) -> None:
+        from matcher.fingerprint.comparison import prepare
+
+        prepare(template)
+        self._uncache(sid)
+        self._templates[sid] = template
+        self._template_nbytes[sid] = template.nbytes
+        self.cache_bytes += self._template_nbytes[sid]
+
+    def _uncache(self, sid: int) -> None:
+        if self._templates.pop(sid, None) is not None:
+            self.cache_bytes -= self._template_nbytes.pop(sid)
+
     def _finger_templates(self, sample_ids: list[int]) -> list:
+        """Prepared templates of these gallery samples: from the cache, else read from the
+        store (then cached, evicting the least recently used beyond the budget)."""
         from matcher.fingerprint import Template
 
         missing = [s for s in sample_ids if s not in self._templates]
         if missing:
             for s in self.store.samples("finger", ids=missing):
-                self._templates[s.id] = Template.from_bytes(s.template)
+                self._cache(s.id, Template.from_bytes(s.template))
         out = []
         for s in sample_ids:
             self._templates.move_to_end(s)
             out.append(self._templates[s])
-        while len(self._templates) > self.template_cache:
-            self._templates.popitem(last=False)
+        # evicted only now, so that a batch larger than the budget is still returned whole
+        capacity = self.cache_capacity()
+        while self._templates and self.cache_bytes > capacity:
+            self._uncache(next(iter(self._templates)))
         return out
 
     def _samples_by_name(self) -> dict[str, Counter]:

@@ -81,6 +81,18 @@ class Template:
     def __len__(self) -> int:
         return len(self.minutiae)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays this template holds in memory, with what comparison and search
+        cached on it (cylinders, the comparator's prepared arrays; an array shared by two of
+        them counted once)."""
+        arrays = {id(a): a for a in (self.minutiae, self.mask)}
+        for d in self._derived.values():
+            for a in (d if isinstance(d, tuple) else vars(d).values()):
+                if isinstance(a, np.ndarray):
+                    arrays[id(a)] = a
+        return sum(a.nbytes for a in arrays.values())
+
     def in_print(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Whether points (pixels at 500 ppi) fall inside the print area."""
         r = np.floor(np.asarray(y) / MASK_BLOCK).astype(np.int64)
