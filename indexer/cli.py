@@ -13,6 +13,8 @@ from pathlib import Path
 import typer
 
 STORE_HELP = "Store folder (SQLite + FAISS index files); created by the first ingest."
+CLUSTER_HELP = ("Ray cluster address (HOST:PORT of `ray start --head`, or auto): use the sharded gallery "
+                "whose cluster.json is in --store (indexer/cluster) instead of a single store.")
 
 subjects_app = typer.Typer(help="List, show and delete the subjects of a store.", no_args_is_help=True)
 KEY_FILE_HELP = ("HMAC key of the audit log's anchor, outside the store folder "
@@ -51,10 +53,16 @@ def ingest_cmd(
     errors: str = typer.Option(None, "--errors", help="Error report CSV (default STORE/ingest-errors-<time>.csv)."),
     audit_key_file: str = typer.Option(None, "--audit-key-file", envvar="LOCARD_AUDIT_KEY", help=KEY_FILE_HELP),
     subject_field: str = typer.Option(None, "--subject-field", help="Type-2 field naming the subject of a transaction (e.g. 2.014); default: locard's own 2.003, else the sub-folder or file stem."),
+    cluster: str = typer.Option(None, "--cluster", help=CLUSTER_HELP),
+    shards: int = typer.Option(None, "--shards", min=1, help="With --cluster: shards of a new cluster folder (default: the folder must hold a cluster.json)."),
 ) -> None:
     """Extract and store every image of SOURCE; skips images already stored (resumable).
 
     Recorded in the audit log (actor: the OS user), also when interrupted."""
+    if cluster:
+        from indexer.cluster.cli import cluster_ingest
+
+        return cluster_ingest(source, store, cluster, shards, modality, subject_field)
     from indexer.audit import os_actor
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -98,6 +106,7 @@ def search_cmd(
     fmr: float = typer.Option(1e-3, "--fmr", help="False match rate of the decision threshold."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     response_out: str = typer.Option(None, "--response-out", help="Also write the result as an ANSI/NIST-ITL search response transaction to this file."),
+    cluster: str = typer.Option(None, "--cluster", help=CLUSTER_HELP),
 ) -> None:
     """Identify: rank the store's subjects against the probe images.
 
@@ -128,10 +137,15 @@ def search_cmd(
         except (OSError, LocardError) as exc:
             typer.echo(f"error: {path}: {exc}", err=True)
             raise typer.Exit(2) from exc
-    st = _open_store(store)
-    searcher = Searcher(st, shortlist=shortlist or DEFAULT_SHORTLIST, fmr=fmr)
-    result = searcher.identify(samples, top=top)
-    st.close()
+    if cluster:
+        from indexer.cluster.cli import cluster_identify
+
+        result = cluster_identify(store, cluster, samples, top=top, fmr=fmr, shortlist=shortlist or DEFAULT_SHORTLIST)
+    else:
+        st = _open_store(store)
+        searcher = Searcher(st, shortlist=shortlist or DEFAULT_SHORTLIST, fmr=fmr)
+        result = searcher.identify(samples, top=top)
+        st.close()
     if response_out:
         from indexer.transactions import search_response
 
@@ -158,6 +172,8 @@ def search_cmd(
     con.print(table)
     pen = ", ".join(f"{m} {v:.1%}" for m, v in result.penetration.items())
     con.print(f"penetration: {pen or 'n/a'}; {result.timings_ms.get('total', 0):.0f} ms")
+    if not getattr(result, "complete", True):
+        con.print(f"INCOMPLETE: no answer from shard(s) {', '.join(f'{k} ({v})' for k, v in result.missing.items())}")
     if result.threshold is not None:
         con.print(f"decision threshold at FMR {result.fmr:g}: {result.threshold:.2f}; expected FPIR for "
                   f"{result.gallery_subjects} subjects: {result.expected_fpir:.2%}")
@@ -339,3 +355,6 @@ def register(app: typer.Typer) -> None:
     for name, fn in commands:
         app.command(name)(fn)
     app.add_typer(subjects_app, name="subjects")
+    from indexer.cluster.cli import cluster_app
+
+    app.add_typer(cluster_app, name="cluster")

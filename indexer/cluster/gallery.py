@@ -217,12 +217,14 @@ class ClusterGallery:
         return out
 
     def ingest(self, source: str | Path | list[SourceItem], *, modality: str | None = None, chunk: int = 16,
-               progress: Callable[[int, int], None] | None = None) -> IngestReport:
+               actor: dict | None = None, progress: Callable[[int, int], None] | None = None) -> IngestReport:
         """:func:`indexer.ingest.ingest` on the shards: each item goes to its subject's shard.
 
         Items are sent in chunks of about ``chunk`` (a transaction's records stay in one);
         each shard extracts and commits its own, in parallel across shards.  The image
-        paths must be readable at the same path on the shards' nodes.
+        paths must be readable at the same path on the shards' nodes.  With ``actor``
+        (who runs it, e.g. :func:`indexer.audit.os_actor`), each chunk is recorded in its
+        shard's audit log.
 
         Raises
         ------
@@ -240,7 +242,7 @@ class ClusterGallery:
         refs = []
         for name, its in routed.items():
             for part in _chunks(its, chunk):
-                refs.append((name, self.actor(name).ingest.remote(part), len(part)))
+                refs.append((name, self.actor(name).ingest.remote(part, actor), len(part)))
         total = IngestReport(total=len(items))
         done = 0
         ray = _ray()

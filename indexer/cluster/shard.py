@@ -174,9 +174,15 @@ class Shard:
         return self._hidden
 
     # -- writing -------------------------------------------------------------------------------
-    def ingest(self, items: list[SourceItem], error_report: str | None = None) -> IngestReport:
-        """:func:`indexer.ingest.ingest` of items routed here; durable when this returns."""
-        report = ingest(items, self.store, workers=1, error_report=error_report)
+    def ingest(self, items: list[SourceItem], actor: dict | None = None) -> IngestReport:
+        """:func:`indexer.ingest.ingest` of items routed here; durable when this returns.
+
+        With ``actor`` (who ran it), the ingest is recorded in this store's audit log."""
+        report = ingest(items, self.store, workers=1)
+        if actor is not None:
+            self.store.audit().append({**actor, "action": "ingest", "shard": self.name, "images": len(items),
+                                       "added": report.added, "skipped": report.skipped, "failed": report.failed,
+                                       "set_aside": report.set_aside})
         self._sync()
         return report
 
