@@ -83,6 +83,23 @@ class MinutiaScore:
 EMPTY = MinutiaScore(0, 0, 0, 0, ())
 
 
+def pair_minutiae(truth: Minutiae, found: Minutiae, tolerance: float = 10.0) -> list[tuple[int, int]]:
+    """One-to-one pairs ``(truth index, found index)``, greedy by distance (module docstring)."""
+    if len(truth) == 0 or len(found) == 0:
+        return []
+    d = np.hypot(truth.x[:, None] - found.x[None, :], truth.y[:, None] - found.y[None, :])
+    used = np.zeros(len(found), bool)
+    pairs = []
+    for i in np.argsort(d.min(axis=1), kind="stable"):
+        row = np.where(used, np.inf, d[i])
+        j = int(np.argmin(row))
+        if row[j] > tolerance:
+            continue
+        used[j] = True
+        pairs.append((int(i), j))
+    return pairs
+
+
 def score_minutiae(truth: Minutiae, found: Minutiae, tolerance: float = 10.0) -> MinutiaScore:
     """Pair ``found`` with ``truth`` (pixels, same image) and count agreement.
 
@@ -93,22 +110,10 @@ def score_minutiae(truth: Minutiae, found: Minutiae, tolerance: float = 10.0) ->
     tolerance : float
         Largest distance of a pair, pixels (10 px is about one ridge period at 500 ppi).
     """
-    if len(truth) == 0 or len(found) == 0:
-        return MinutiaScore(len(truth), len(found), 0, 0, ())
-    d = np.hypot(truth.x[:, None] - found.x[None, :], truth.y[:, None] - found.y[None, :])
-    used = np.zeros(len(found), bool)
-    paired = same = 0
-    errors = []
-    for i in np.argsort(d.min(axis=1), kind="stable"):
-        row = np.where(used, np.inf, d[i])
-        j = int(np.argmin(row))
-        if row[j] > tolerance:
-            continue
-        used[j] = True
-        paired += 1
-        same += int(truth.kind[i] == found.kind[j])
-        errors.append(float(abs(np.angle(np.exp(1j * (truth.direction[i] - found.direction[j]))))))
-    return MinutiaScore(len(truth), len(found), paired, same, tuple(errors))
+    pairs = pair_minutiae(truth, found, tolerance)
+    same = sum(int(truth.kind[i] == found.kind[j]) for i, j in pairs)
+    errors = tuple(float(abs(np.angle(np.exp(1j * (truth.direction[i] - found.direction[j]))))) for i, j in pairs)
+    return MinutiaScore(len(truth), len(found), len(pairs), same, errors)
 
 
 def conditions(doc: dict) -> list[str]:

@@ -360,6 +360,56 @@ def _visible(x: np.ndarray, y: np.ndarray, contact: np.ndarray, margin: float = 
     return inside & (contact[yi, xi] > 0.6)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where and how a press lands, before any pixel of its image is drawn.
+
+    Attributes
+    ----------
+    transform : ImpressionTransform
+    press : Press
+    maps : (mx, my) float32 arrays
+        Master coordinates of every impression pixel (:func:`pull_back_maps`).
+    finger : (H, W) float32 array
+        The fingerprint area warped into the impression, ``[0, 1]``.
+    contact_centre, contact_half : (float, float)
+        Contact ellipse, impression pixels (see :func:`contact_mask`).
+    """
+
+    transform: ImpressionTransform
+    press: Press
+    maps: tuple[np.ndarray, np.ndarray]
+    finger: np.ndarray
+    contact_centre: tuple[float, float]
+    contact_half: tuple[float, float]
+
+
+def place(master, rng: np.random.Generator, shape: tuple[int, int] = IMPRESSION_SHAPE,
+          style: PressStyle = FVC_STYLE) -> Placement:
+    """Draw a press of ``master``: its transform and photometric parameters, warp its area.
+
+    Draws from ``rng`` exactly what :func:`make_impression` draws before rendering, so a
+    caller that goes on with the same ``rng`` gets the same contact area
+    (:func:`contact_mask` is the first draw of :func:`render`).
+    """
+    area = master.area
+    t = sample_transform((area.cx, area.cy), rng, shape, style)
+    press = sample_press(rng, style)
+    mx, my = pull_back_maps(t, shape)
+    finger = cv2.remap(master.mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                       borderValue=0.0)
+    cx, cy = t.forward(np.array([area.cx]), np.array([area.cy]))
+    centre = (float(cx[0]) + press.contact_offset[0], float(cy[0]) + press.contact_offset[1])
+    half = (area.half_width * press.contact_scale, 0.5 * area.size[1] * press.contact_scale)
+    return Placement(t, press, (mx, my), finger, centre, half)
+
+
+def visible_minutiae(master, transform: ImpressionTransform, contact: np.ndarray) -> Minutiae:
+    """Ground truth of an impression: the master's minutiae mapped in, where the finger touched."""
+    m = transform.map_minutiae(master.minutiae)
+    return m.subset(_visible(m.x, m.y, contact))
+
+
 def make_impression(master, rng: np.random.Generator,
                     shape: tuple[int, int] = IMPRESSION_SHAPE, style: PressStyle = FVC_STYLE) -> Impression:
     """One impression of ``master`` (a :class:`.master.Master`), pressed in ``style``.
@@ -367,22 +417,13 @@ def make_impression(master, rng: np.random.Generator,
     Ground truth is the master's minutiae mapped through the impression's transform,
     kept where the finger touched the sensor inside the image.
     """
-    area = master.area
-    t = sample_transform((area.cx, area.cy), rng, shape, style)
-    press = sample_press(rng, style)
-    mx, my = pull_back_maps(t, shape)
+    p = place(master, rng, shape, style)
+    mx, my = p.maps
     ridges = cv2.remap(master.ridges, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                        borderValue=-1.0)
-    finger = cv2.remap(master.mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                       borderValue=0.0)
-    cx, cy = t.forward(np.array([area.cx]), np.array([area.cy]))
-    centre = (float(cx[0]) + press.contact_offset[0], float(cy[0]) + press.contact_offset[1])
-    half = (area.half_width * press.contact_scale, 0.5 * area.size[1] * press.contact_scale)
-    image, contact = render(ridges, finger, press, rng, centre, half)
-
-    m = t.map_minutiae(master.minutiae)
-    m = m.subset(_visible(m.x, m.y, contact))
+    image, contact = render(ridges, p.finger, p.press, rng, p.contact_centre, p.contact_half)
+    t = p.transform
     sing = master.singularities
     cores = np.stack(t.forward(sing.cores[:, 0], sing.cores[:, 1]), axis=1) if len(sing.cores) else np.zeros((0, 2))
     deltas = np.stack(t.forward(sing.deltas[:, 0], sing.deltas[:, 1]), axis=1) if len(sing.deltas) else np.zeros((0, 2))
-    return Impression(image, contact, t, press, m, cores, deltas)
+    return Impression(image, contact, t, p.press, visible_minutiae(master, t, contact), cores, deltas)
