@@ -110,6 +110,8 @@ def serve_cmd(
                                                     "templates stay searchable)."),
     log_level: str = typer.Option("warning", "--log-level"),
     audit_key_file: str = _key_file_option(),
+    cluster: str = typer.Option(None, "--cluster", help="Ray cluster address (HOST:PORT of `ray start --head`): "
+                                "search the sharded gallery whose cluster.json is in --store (indexer/cluster)."),
 ) -> None:
     """Run the HTTP query service (OpenAPI at /docs)."""
     from .app import create_app
@@ -127,8 +129,16 @@ def serve_cmd(
                            manifest_root=Path(manifest_root).resolve() if manifest_root else None,
                            extract_threads=extract_threads, extract_processes=extract_processes,
                            audit_key_file=Path(audit_key_file) if audit_key_file else None,
-                           retention=Retention(job_days=job_retention_days, image_days=image_retention_days))
-    make_server(create_app(config), host, port, log_level).run()
+                           retention=Retention(job_days=job_retention_days, image_days=image_retention_days),
+                           cluster=cluster)
+    from matcher.errors import LocardError
+
+    try:
+        app = create_app(config)
+    except LocardError as exc:  # e.g. no cluster.json, or Ray unreachable
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    make_server(app, host, port, log_level).run()
 
 
 @keys_app.command("create")

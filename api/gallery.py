@@ -9,6 +9,10 @@ extraction, the expensive part, run in the general thread pool beforehand.
 Before each search the searcher is brought up to the store's last change, so
 enrolments and deletions (through the service or ``locard ingest``) are seen at once;
 the caller's hidden set is read in that same step (see :meth:`Gallery.identify`).
+
+With ``cluster`` (``locard serve --cluster``) the store folder is a cluster folder
+(:mod:`indexer.cluster`): searches go to the sharded gallery, and the operations not
+yet routed to shards (subject pages, enrolment, deletion, evidence) answer 501.
 """
 
 from __future__ import annotations
@@ -27,10 +31,25 @@ from indexer.store import GalleryStore, NewSample, Sample, Subject
 T = TypeVar("T")
 
 
+def not_on_cluster(what: str):
+    """A 501 for an operation the sharded gallery does not offer through the service yet."""
+    from .problems import TYPE_BASE, Problem
+
+    raise Problem(501, f"{what} is not available yet when the service runs on a sharded gallery "
+                       "(locard serve --cluster): use `locard ingest --cluster` to enrol",
+                  type_=TYPE_BASE + "not-on-cluster")
+
+
 class Gallery:
-    def __init__(self, store: str | Path, *, shortlist: int | None = None):
+    def __init__(self, store: str | Path, *, shortlist: int | None = None, cluster: str | None = None):
         self.path = Path(store)
         self._shortlist = shortlist
+        self.cluster = None
+        if cluster:  # joined here, on the main thread, so an unreachable cluster fails at start-up
+            from indexer.cluster.gallery import ClusterGallery
+
+            kw = {"shortlist": self._shortlist} if self._shortlist else {}
+            self.cluster = ClusterGallery(self.path, cluster, **kw)
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(1, thread_name_prefix="gallery")
         self._store: GalleryStore | None = None
@@ -102,30 +121,37 @@ class Gallery:
         samples, so no subject enrolled meanwhile escapes the hidden set.
         """
         def run(st: GalleryStore) -> SearchResult:
+            if self.cluster is not None:  # a ClusterSearchResult: says whether every shard answered
+                return self.cluster.identify(probes, top=top, fmr=fmr, exclude=frozenset(hidden()))
             s = self._searcher_now(st)
             s.fmr = fmr
             return s.identify(probes, top=top, exclude=frozenset(hidden()))
         return run
 
-    @staticmethod
-    def subject(name: str) -> Callable[[GalleryStore], tuple[Subject, list[Sample]]]:
+    def subject(self, name: str) -> Callable[[GalleryStore], tuple[Subject, list[Sample]]]:
+        if self.cluster is not None:
+            not_on_cluster("reading a subject")
         return lambda st: st.subject(name)
 
-    @staticmethod
-    def subjects(offset: int, limit: int, hidden: Callable[[], AbstractSet[str]] = frozenset
+    def subjects(self, offset: int, limit: int, hidden: Callable[[], AbstractSet[str]] = frozenset
                  ) -> Callable[[GalleryStore], tuple[list[Subject], int]]:
         """One page of the subjects ``hidden()`` does not name, and how many there are in all.
 
         SQLite leaves the hidden ones out and cuts the page; ``hidden`` is read in the
         same gallery-thread step (see :meth:`identify`).
         """
+        if self.cluster is not None:
+            not_on_cluster("listing subjects")
+
         def run(st: GalleryStore) -> tuple[list[Subject], int]:
             names = hidden()
             return st.subjects(limit=limit, offset=offset, exclude=names), st.subject_count(exclude=names)
         return run
 
-    @staticmethod
-    def samples_with_templates(name: str) -> Callable[[GalleryStore], list[Sample]]:
+    def samples_with_templates(self, name: str) -> Callable[[GalleryStore], list[Sample]]:
+        if self.cluster is not None:
+            not_on_cluster("comparing with a subject's samples")
+
         def run(st: GalleryStore) -> list[Sample]:
             _, samples = st.subject(name)
             return list(st.samples(ids=[s.id for s in samples]))

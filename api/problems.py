@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from indexer.errors import CalibrationError, ProbeError, SubjectNotFoundError
+from indexer.errors import CalibrationError, ClusterError, ProbeError, SubjectNotFoundError
 from matcher.errors import (EmptyImageError, FailureToEnrol, ImageError, ImageTooLargeError, LocardError,
                             TemplateError, TransactionError, TransactionTooLargeError, UnsupportedFormatError)
 
@@ -68,6 +68,8 @@ def locard_error_status(exc: LocardError) -> tuple[int, str]:
         return 422, "unusable-probe"
     if isinstance(exc, CalibrationError):  # the service's own files are wrong, not the request
         return 503, "calibration-unavailable"
+    if isinstance(exc, ClusterError):  # a shard is down or restarting
+        return 503, "cluster-unavailable"
     return 422, "unprocessable"
 
 

@@ -120,6 +120,10 @@ class SearchOut(BaseModel):
     probes: list[ImageOutcome]
     candidates: list[CandidateOut]
     control_number: str | None = Field(None, description="TCN (1.009) of the probe transaction, when the probe was one")
+    complete: bool = Field(True, description="Every shard of a sharded gallery answered (always true for one store); "
+                                             "when false, candidates come from the shards that did")
+    missing_shards: dict[str, str] = Field(default_factory=dict,
+                                           description="Shards that did not answer in time, with why")
 
 
 class ComparisonOut(BaseModel):

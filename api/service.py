@@ -40,7 +40,7 @@ from .audit import carry_over_legacy, forget_deleted, open_log
 from .conclusions import Casework
 from .database import ApiDatabase
 from .extraction import Limits, enrol_image, final_path, image_path, keep_image, probe, sample_hash, worker_init
-from .gallery import Gallery
+from .gallery import Gallery, not_on_cluster
 from .jobs import JobRunner
 from .retention import Retention, RetentionSweeper, purge
 from .keys import KeyRecord, create_key, list_keys, revoke_key
@@ -65,6 +65,8 @@ class ServiceConfig:
     """Key of the audit log's anchor (default: ``$LOCARD_AUDIT_KEY`` or ~/.config/locard, :mod:`indexer.audit`)."""
     retention: Retention = Retention()
     """How long job results and images are kept (:mod:`api.retention`)."""
+    cluster: str | None = None
+    """Ray address of a sharded gallery whose ``cluster.json`` is in ``store`` (:mod:`indexer.cluster`)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class QueryService:
         self.audit = open_log(config.store, config.audit_key_file)
         carry_over_legacy(self.db, self.audit)
         self.audit.anchor()  # an unusable key or anchor file fails here, at start, not in a request
-        self.gallery = Gallery(config.store, shortlist=config.shortlist)
+        self.gallery = Gallery(config.store, shortlist=config.shortlist, cluster=config.cluster)
         self.casework = Casework(self.db, self.audit, self.access)
         self.extract_limiter = anyio.CapacityLimiter(max(config.extract_threads, config.extract_processes))
         self._pool: ProcessPoolExecutor | None = None
@@ -257,6 +259,8 @@ class QueryService:
 
         ``refused``: images of the request already known to be unusable (records of a transaction
         set aside), answered and audited with the others."""
+        if self.gallery.cluster is not None:
+            not_on_cluster("enrolment through the service")
         if existing is not None:
             rule = await run_sync(self.access.get, existing)
             if not rule.visible_to(caller.bureau) or not await self._exists(existing):
@@ -430,8 +434,14 @@ class QueryService:
             self.audit.append({**who, "outcome": f"failed: {type(exc).__name__}", "reason": str(exc)[:300]})
             raise
         self.forget_deleted()
-        cands = _candidates(self.gallery.call(self.gallery.identify(
-            probes, top, fmr, lambda: self.access.hidden_from(bureau))))
+        result = self.gallery.call(self.gallery.identify(probes, top, fmr, lambda: self.access.hidden_from(bureau)))
+        if not getattr(result, "complete", True):  # a job item fails rather than keep a partial list
+            from indexer.errors import ShardUnavailableError
+
+            self.audit.append({**who, "outcome": "failed: incomplete", "missing_shards": sorted(result.missing)})
+            raise ShardUnavailableError("no answer from shard(s) " + ", ".join(
+                f"{k} ({v})" for k, v in result.missing.items()))
+        cands = _candidates(result)
         self.audit.append({**who, "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
         return cands, tcn
 
@@ -502,11 +512,13 @@ class QueryService:
         await run_sync(self.audit.append, {
             **_who(caller), "action": "search", "request_id": request_id, "probes": [o.image_sha256 for o in outcomes],
             "top": top, "fmr": fmr, "case": case, **({"tcn": control_number} if control_number else {}),
+            **({} if getattr(result, "complete", True) else {"missing_shards": sorted(result.missing)}),
             "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
         out = S.SearchOut(search_id=request_id, case=case, calibrated=result.calibrated, fmr=fmr,
                           threshold=result.threshold, gallery_subjects=visible,
                           expected_fpir=expected_fpir(fmr, visible) if result.calibrated else None,
-                          probes=outcomes, candidates=cands, control_number=control_number)
+                          probes=outcomes, candidates=cands, control_number=control_number,
+                          complete=getattr(result, "complete", True), missing_shards=getattr(result, "missing", {}))
         await run_sync(self.casework.remember, caller, out)  # so it can be reopened and concluded on
         return out
 

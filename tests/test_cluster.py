@@ -208,6 +208,35 @@ def test_three_shards_answer_as_one_store(data, reference, sharded):
                                                                                           exclude=hidden))
 
 
+@needs_data
+def test_service_searches_the_cluster_and_says_what_it_cannot_do_yet(sharded, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.database import ApiDatabase
+    from api.keys import create_key
+    from api.service import ServiceConfig
+    from indexer.search import probe_from_image
+
+    key, _ = create_key(ApiDatabase(sharded.root), "bureau", "FR")
+    app = create_app(ServiceConfig(store=sharded.root, cluster="auto", audit_key_file=tmp_path / "audit.key"))
+    image = (FVC / "images" / "102_3.tif").read_bytes()
+    with TestClient(app) as client:
+        r = client.post("/v1/search", headers={"X-API-Key": key}, data={"top": "10"},
+                        files={"fingerprint": ("102_3.tif", image)})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        want = sharded.identify([probe_from_image(image, "finger")], top=10)
+        assert body["complete"] is True and body["missing_shards"] == {}
+        assert body["gallery_subjects"] == want.gallery_subjects
+        assert [c["subject"] for c in body["candidates"]] == [c.subject for c in want.candidates]
+        assert body["candidates"][0]["subject"] == "fvc_102"
+        assert [c["score"] for c in body["candidates"]] == pytest.approx([c.score for c in want.candidates], abs=1e-4)
+        r = client.post("/v1/subjects", headers={"X-API-Key": key}, files={"fingerprint": ("102_3.tif", image)})
+        assert r.status_code == 501 and "locard ingest --cluster" in r.json()["detail"]
+        assert client.get("/v1/subjects/fvc_102", headers={"X-API-Key": key}).status_code == 501
+
+
 def _searching(gallery, searches, stop: threading.Event, out: list) -> threading.Thread:
     def run():
         while not stop.is_set():
