@@ -3,10 +3,11 @@
 Two indexes per store folder:
 
 ``finger.index``
-    Binary Hamming index of the per-minutia binary MCC cylinders
-    (:func:`matcher.fingerprint.descriptors.cylinders`, 1536 bits = 192 bytes each,
-    usable cylinders only).  One vector per minutia; its FAISS id is the sample id,
-    so one sample has many vectors and search votes per sample (``search.py``).
+    Binary Hamming index of the per-minutia shortlist codes
+    (:func:`matcher.fingerprint.descriptors.shortlist_codes`: 512 sampled bits of each
+    usable binary MCC cylinder, 64 bytes, plus FAISS's 8-byte id).  One vector per
+    minutia; its FAISS id is the sample id, so one sample has many vectors and search
+    votes per sample (``search.py``).
 ``face.index``
     Inner-product index of the L2-normalised face embeddings (one vector per sample).
 
@@ -55,7 +56,6 @@ INDEX_FORMAT = 2
 MAGIC = b"LCIX"
 _HEAD = struct.Struct("<4sHI")
 
-FINGER_DIM_BITS = 1536
 #: FAISS label of a finger vector = sample id * FINGER_LABEL_SHIFT + popcount of its code
 #: (format 2): search gets each hit's set-bit count for free, to normalise Hamming
 #: distances as MCC does, and a sample's vectors are removed as one id range.
@@ -72,17 +72,16 @@ TOMBSTONE_COMPACT_SHARE = 0.2
 
 # -- vectors of a sample -------------------------------------------------------------------------
 def finger_codes(template) -> np.ndarray:
-    """Per-minutia binary cylinders of a fingerprint template, as FAISS binary codes.
+    """Per-minutia shortlist codes of a fingerprint template, as FAISS binary codes.
 
     Returns
     -------
-    (n, 192) uint8
-        One row per usable cylinder (1536 bits, bit-packed).
+    (n, SHORTLIST_BITS // 8) uint8
+        One row per usable cylinder (its sampled bits, bit-packed).
     """
-    from matcher.fingerprint.descriptors import cylinders
+    from matcher.fingerprint.descriptors import shortlist_codes
 
-    c = cylinders(template)
-    return np.ascontiguousarray(c.bits[c.usable]).view(np.uint8).reshape(-1, FINGER_DIM_BITS // 8)
+    return shortlist_codes(template)
 
 
 def finger_vectors(template_bytes: bytes) -> np.ndarray:
@@ -101,9 +100,9 @@ def face_vectors(template_bytes: bytes) -> np.ndarray:
 
 def descriptor_version(modality: str) -> str:
     if modality == "finger":
-        from matcher.fingerprint.descriptors import DESCRIPTOR_VERSION
+        from matcher.fingerprint.descriptors import SHORTLIST_VERSION
 
-        return DESCRIPTOR_VERSION
+        return SHORTLIST_VERSION
     return "face-embedding"  # the model id is checked per sample (FaceTemplate.model)
 
 
@@ -495,7 +494,9 @@ def build_index(store: GalleryStore, modality: str, factory: str | None = None, 
         if not in_tx:
             store.con.execute("COMMIT")
     if modality == "finger":
-        dim = FINGER_DIM_BITS
+        from matcher.fingerprint.descriptors import SHORTLIST_BITS
+
+        dim = SHORTLIST_BITS
         vecs = np.concatenate(vecs_all) if vecs_all else np.zeros((0, dim // 8), np.uint8)
     else:
         dim = vecs_all[0].shape[1] if vecs_all else 128
@@ -525,7 +526,7 @@ def build_index(store: GalleryStore, modality: str, factory: str | None = None, 
             idx.model = model
     if not idx.is_trained:
         rng = np.random.default_rng(0)
-        # binary IVF trains float k-means on the unpacked 1536 bits: keep its sample smaller
+        # binary IVF trains float k-means on the unpacked bits: keep its sample smaller
         cap = 100_000 if modality == "finger" else 256 * 1024
         sample = vecs[rng.choice(len(vecs), min(len(vecs), cap), replace=False)]
         idx.train(sample)

@@ -3,14 +3,17 @@
 Fingerprints, two stages:
 
 1. **Shortlist** -- every usable MCC cylinder of the probe asks the binary FAISS
-   index for its ``k_per_minutia`` nearest gallery cylinders (Hamming).  Each hit
+   index for its ``k_per_minutia`` nearest gallery cylinders (Hamming distance on
+   their shortlist codes, 512 sampled bits of the 1536).  Each hit
    votes for its sample with the binary-MCC similarity ``1 - d / (|a| + |b|)`` (``d``
-   the Hamming distance, ``|a|``, ``|b|`` the set bits of the two cylinders; the index
+   the Hamming distance, ``|a|``, ``|b|`` the set bits of the two codes; the index
    label carries ``|b|``); a sample keeps only its best vote per probe minutia, and the
    votes are summed.  The ``shortlist`` samples with the most votes go on.
 2. **Re-rank** -- the 1:1 comparator scores the probe against each shortlisted
    template (:func:`matcher.fingerprint.comparison.compare_scores`); the paired
-   minutiae are computed for the candidates returned.
+   minutiae are computed for the candidates returned.  Prepared gallery templates
+   are cached within a memory budget per enrolled finger and read from the store
+   when not cached (benchmarks/README.md, Search / memory).
 
 The penetration rate is the share of the gallery's finger samples re-ranked.
 

@@ -113,3 +113,18 @@ def test_pair_geometry_from_coordinates():
         assert _direction_difference(p, i, k) == np.float32((th[i] - th[k] + np.pi) % (2 * np.pi) - np.pi)
         radial = (th[i] - np.arctan2(dy, dx) + np.pi) % (2 * np.pi) - np.pi
         assert _radial_angle(p, i, k) == pytest.approx(np.float32(radial), abs=1e-6)
+
+
+def test_shortlist_codes_are_the_sampled_cylinder_bits():
+    rng = np.random.default_rng(7)
+    t = Template.from_bytes(synthetic_finger_template(rng).to_bytes())
+    c = D.cylinders(t)
+    codes = D.shortlist_codes(t)
+    positions = D._SHORTLIST_POSITIONS
+    assert codes.shape == (int(c.usable.sum()), D.SHORTLIST_BITS // 8) and codes.dtype == np.uint8
+    assert len(np.unique(positions)) == D.SHORTLIST_BITS
+    assert D._IN_DISC.ravel()[positions // D.ND].all()  # never a cell that is always empty
+    full = _unpack(c.bits[c.usable], D.NS * D.NS * D.ND)
+    assert np.array_equal(_unpack(codes, D.SHORTLIST_BITS), full[:, positions])
+    # each direction bin gets about its share of the sample
+    assert np.bincount(positions % D.ND).min() > 0.8 * D.SHORTLIST_BITS / D.ND

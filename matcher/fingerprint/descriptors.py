@@ -8,9 +8,11 @@ direction and the cell's); a cell is set when that sum exceeds a small level.  C
 disc or outside the print area are *invalid* and take no part in comparisons, so
 a partial print is compared on what both impressions show.
 
-Being invariant to translation and rotation, cylinders are the fixed-length
-vectors that 1:N search indexes: each minutia gives ``NS*NS*ND = 1536`` bits
-(``Cylinders.bits.view(np.uint8)``: 192 bytes, for FAISS binary indexes).  How that
+Being invariant to translation and rotation, cylinders give the fixed-length
+vectors that 1:N search indexes: each minutia gives ``NS*NS*ND = 1536`` bits, of
+which the index keeps a fixed sample of ``SHORTLIST_BITS`` cells inside the disc
+(:func:`shortlist_codes`; bit sampling is the locality-sensitive hash of Hamming
+space: the sampled distance estimates the whole one) and the comparator uses all.  How that
 space relates to the 1:1 score: the comparator's local similarity of two cylinders
 is ``1 - sqrt(h) / (sqrt(|a|) + sqrt(|b|))`` where ``h`` is their Hamming distance on
 the cells valid in both and ``|.|`` their set bits there; for two cylinders wholly
@@ -39,6 +41,9 @@ MU_PSI = 0.01
 MIN_VALID_CELLS = 0.2  # share of the disc's cells that must lie in the print
 MIN_NEIGHBOURS = 2
 DESCRIPTOR_VERSION = f"mcc-binary-{NS}x{ND}-1"
+#: Bits of a cylinder's shortlist code (:func:`shortlist_codes`, the vectors of the FAISS index).
+SHORTLIST_BITS = 512
+SHORTLIST_VERSION = f"{DESCRIPTOR_VERSION}/sample{SHORTLIST_BITS}-1"
 
 _DELTA_S = 2.0 * RADIUS / NS
 _DELTA_D = 2.0 * np.pi / ND
@@ -48,6 +53,11 @@ _IN_DISC = (_CELL_I ** 2 + _CELL_J ** 2) <= RADIUS ** 2
 _DIR_CENTERS = -np.pi + (np.arange(ND) + 0.5) * _DELTA_D
 _CELL_I_FLAT, _CELL_J_FLAT, _IN_DISC_FLAT = _CELL_I.ravel(), _CELL_J.ravel(), _IN_DISC.ravel()
 _DISC_CELLS = int(_IN_DISC.sum())
+# The sampled bits: the disc's bits (cells outside it are never set) in a fixed pseudo-random
+# order, from integer arithmetic alone so that no library's random stream can change them.
+_DISC_BITS = (np.flatnonzero(_IN_DISC_FLAT)[:, None] * ND + np.arange(ND)).ravel()
+_SHORTLIST_POSITIONS = np.sort(_DISC_BITS[np.argsort((_DISC_BITS * 2654435761) % 2 ** 32,
+                                                     kind="stable")][:SHORTLIST_BITS])
 
 
 #: 64-bit words per packed cylinder.
@@ -174,3 +184,16 @@ def cylinders(template: Template) -> Cylinders:
     out = Cylinders(bits, valid, usable, valid_cells == _DISC_CELLS, ones)
     template._derived[DESCRIPTOR_VERSION] = out
     return out
+
+
+def shortlist_codes(template: Template) -> np.ndarray:
+    """Shortlist codes of a template's usable cylinders: ``SHORTLIST_BITS`` sampled bits each.
+
+    Returns
+    -------
+    (n_usable, SHORTLIST_BITS // 8) uint8
+        Bit-packed (bit ``i`` of a row: sampled cell ``i``, little-endian bit order).
+    """
+    c = cylinders(template)
+    cells = np.unpackbits(np.ascontiguousarray(c.bits[c.usable]).view(np.uint8), axis=1, bitorder="little")
+    return np.packbits(cells[:, _SHORTLIST_POSITIONS], axis=1, bitorder="little")
