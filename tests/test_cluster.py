@@ -201,6 +201,8 @@ def test_three_shards_answer_as_one_store(data, reference, sharded):
         assert_same(searcher.identify(probes, top=5), sharded.identify(probes, top=5), top=5)
         mated += bool(got.candidates and got.candidates[0].hit)
     assert mated >= len(searches) // 2  # the comparison is not between two empty lists
+    # a stage 1 that cuts (few neighbours per cylinder, a short shortlist)
+    _tight_stage1_is_the_whole_gallerys(reference, sharded, searches)
     # a search that excludes subjects (what a bureau may not see) too
     hidden = frozenset({"fvc_101", f"person_{LFW_PEOPLE[0]}"})
     for probes in searches[:6]:
@@ -235,6 +237,50 @@ def test_service_searches_the_cluster_and_says_what_it_cannot_do_yet(sharded, tm
         r = client.post("/v1/subjects", headers={"X-API-Key": key}, files={"fingerprint": ("102_3.tif", image)})
         assert r.status_code == 501 and "locard ingest --cluster" in r.json()["detail"]
         assert client.get("/v1/subjects/fvc_102", headers={"X-API-Key": key}).status_code == 501
+
+
+def _tight_stage1_is_the_whole_gallerys(reference, sharded, searches):
+    """With k = 8 neighbours per cylinder and a shortlist of 6, the merged neighbour lists hold, row
+    by row, the same distances as one store's and the same subjects below the k-th distance
+    (which cylinders at the k-th distance take the last places is storage order, see
+    indexer.cluster.merge); the shortlist is the whole gallery's (6 re-ranked per probe finger,
+    not 6 per shard) and the mates come first alike."""
+    import ray
+
+    from indexer.cluster.merge import merge_finger_neighbours, split_key
+    from indexer.faiss_index import finger_codes
+    from indexer.search import Searcher
+
+    k, shortlist = 8, 6
+    st, _ = reference
+    tight = Searcher(st, shortlist=shortlist, k_per_minutia=k)
+    ring, slots = sharded.config.ring(), [s.name for s in sharded.config.shards]
+    fingers = [s for s in searches if len(s) == 1 and s[0].modality == "finger"]
+    owners = {n: ray.get(sharded.actor(n).owners.remote()) for n in slots}
+    saved = sharded.shortlist, sharded.k_per_minutia
+    sharded.shortlist, sharded.k_per_minutia = shortlist, k
+    try:
+        results = sharded.identify_batch(fingers, top=TOP)
+    finally:
+        sharded.shortlist, sharded.k_per_minutia = saved
+    for probes, got in zip(fingers, results):
+        d1, i1, _ = tight.indexes["finger"].search_finger(finger_codes(probes[0].template), k)
+        hits = {n: ray.get(sharded.actor(n).neighbours.remote([probes], k, 3, frozenset(), ring))[1][0][0]
+                for n in slots}
+        d2, keys, _, _ = merge_finger_neighbours([(slots.index(n), h) for n, h in hits.items() if h is not None], k)
+        names1 = tight.owners["finger"]
+        for r in range(len(d1)):
+            assert sorted(d1[r].tolist()) == sorted(d2[r].tolist())
+            dk = d1[r].max()
+            below1 = sorted((int(d), names1[int(i)][1]) for d, i in zip(d1[r], i1[r]) if d < dk)
+            below2 = sorted((int(d), owners[slots[split_key(int(x))[0]]][split_key(int(x))[1]])
+                            for d, x in zip(d2[r], keys[r]) if d < dk)
+            assert below1 == below2
+        one = tight.identify(probes, top=TOP)
+        assert got.complete and len(got.candidates) <= shortlist
+        assert got.penetration == pytest.approx(one.penetration) == {"finger": shortlist / tight.n_samples["finger"]}
+        assert got.candidates[0].subject == one.candidates[0].subject
+        assert got.candidates[0].score == one.candidates[0].score
 
 
 def _searching(gallery, searches, stop: threading.Event, out: list) -> threading.Thread:

@@ -10,10 +10,18 @@ re-ranks its part (phase 2).  Subjects live wholly in one shard, so the final me
 candidates is a sort by fused score.
 
 Samples are named across shards by a key ``local id * MAX_SHARDS + shard slot`` (the
-shard's position in ``cluster.json``).  Ties (equal Hamming distances at a list's
-``k``-th place, equal votes at the shortlist's cut, equal fused scores) are broken by
-shard slot and local id here and by storage order in a single store, so the two can
-differ only where the order among equals decides.
+shard's position in ``cluster.json``).
+
+Ties: the merged lists hold exactly the whole gallery's ``k`` smallest distances, but
+which of several cylinders at the ``k``-th distance gets the last places is decided by
+shard order here and by FAISS's scan (storage) order in a single store.  Binary MCC
+cylinders are sparse and their distances small integers, so such ties are common: on
+the 32-sample test gallery, with ``k`` = 64 and a 12-sample shortlist, 5 of 12 probes'
+shortlists differed from one store's for that reason alone (the same distances in every
+row), while with the default 200-sample shortlist (not cutting there) none did.  The
+same ties make one store's shortlist depend on the order its samples were enrolled in;
+a merge equal to one store at every cut needs a stage 1 whose ties do not depend on
+storage order (e.g. all neighbours at the ``k``-th distance kept), in both.
 """
 
 from __future__ import annotations
@@ -40,32 +48,47 @@ def split_key(key: int) -> tuple[int, int]:
     return key % MAX_SHARDS, key // MAX_SHARDS
 
 
-def finger_shortlist(parts: Sequence[tuple[int, FingerNeighbours]], k: int, shortlist: int) -> list[int]:
-    """The whole gallery's shortlist of one probe finger, from every shard's neighbours.
+def merge_finger_neighbours(parts: Sequence[tuple[int, FingerNeighbours]], k: int
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The whole gallery's ``k`` nearest cylinders of each probe cylinder, from every shard's.
 
     Parameters
     ----------
     parts : sequence of (slot, FingerNeighbours)
         One entry per shard that holds finger samples (same probe, so same rows).
-    k : int
-        Neighbours per probe cylinder over the whole gallery.
-    shortlist : int
-        Samples re-ranked.
 
     Returns
     -------
-    list of int
-        Cluster-wide keys, most votes first, only hits eligible for the shortlist.
+    distances : (m, k) int32
+        Ascending; :data:`NO_DISTANCE` in empty slots.
+    keys : (m, k) int64
+        Cluster-wide sample keys (-1 = empty).
+    popcounts : (m, k) int64
+    eligible : (m, k) bool
     """
-    if not parts:
-        return []
     d = np.concatenate([p.distances for _, p in parts], axis=1)
     keys = np.concatenate([shard_key(p.ids, s) for s, p in parts], axis=1)
     pops = np.concatenate([p.popcounts for _, p in parts], axis=1)
     eligible = np.concatenate([p.eligible for _, p in parts], axis=1)
     order = np.argsort(d, axis=1, kind="stable")[:, :k]
     d, keys, pops, eligible = (np.take_along_axis(a, order, 1) for a in (d, keys, pops, eligible))
-    keys = np.where(d < NO_DISTANCE, keys, -1)
+    return d, np.where(d < NO_DISTANCE, keys, -1), pops, eligible
+
+
+def finger_shortlist(parts: Sequence[tuple[int, FingerNeighbours]], k: int, shortlist: int) -> list[int]:
+    """The whole gallery's shortlist of one probe finger, from every shard's neighbours.
+
+    The merged neighbours (:func:`merge_finger_neighbours`) are voted on with the single
+    store's :func:`~indexer.search.finger_votes` and cut to ``shortlist`` eligible samples.
+
+    Returns
+    -------
+    list of int
+        Cluster-wide keys, most votes first.
+    """
+    if not parts:
+        return []
+    d, keys, pops, eligible = merge_finger_neighbours(parts, k)
     ok = dict(zip(keys.ravel().tolist(), eligible.ravel().tolist()))
     sids, _ = finger_votes(d, keys, parts[0][1].probe_popcounts, pops)
     return [s for s in sids.tolist() if ok.get(s, False)][:shortlist]

@@ -192,6 +192,11 @@ class Shard:
         self._sync()
         return ids
 
+    def owners(self) -> dict[int, str]:
+        """Finger sample id -> subject name (what a test compares neighbour lists by)."""
+        self._sync()
+        return {sid: o[1] for sid, o in self.searcher.owners.get("finger", {}).items()}
+
     def names(self) -> list[str]:
         """Every subject stored here, by name."""
         return [s.name for s in self.store.subjects()]
