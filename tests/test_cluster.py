@@ -72,6 +72,41 @@ def test_cluster_config_round_trip_and_version(tmp_path):
     assert isinstance(cfg, ClusterConfig)
 
 
+def test_a_shard_hides_what_it_does_not_own_under_the_ring(tmp_path):
+    """During a rebalance an old shard still holds copies of moved subjects: told the new ring, it
+    gives them no neighbour slot and no candidate place and does not count them."""
+    import numpy as np
+
+    from benchmarks.search_bench import synthetic_finger_template
+    from indexer.cluster.shard import Shard
+    from indexer.search import Probe
+    from indexer.store import NewSample
+    from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, Template
+
+    rng = np.random.default_rng(3)
+    blobs = [synthetic_finger_template(rng).to_bytes() for _ in range(12)]
+    names = [f"subject-{i}" for i in range(12)]
+    shard = Shard("s0", tmp_path / "s0")
+    shard.add_samples([NewSample(n, "finger", b, f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}", 60,
+                                 hashlib.sha256(b).hexdigest()) for n, b in zip(names, blobs)])
+    ring = HashRing(("s0", "s1"))
+    owned = {n for n in names if ring.owner(n) == "s0"}
+    assert 0 < len(owned) < len(names)
+    probes = [[Probe("finger", Template.from_bytes(b))] for b in blobs]
+    n_alone, alone = shard.neighbours(probes, 64, 10, frozenset(), HashRing(("s0",)))
+    n_ring, hits = shard.neighbours(probes, 64, 10, frozenset(), ring)
+    assert n_alone == len(names) and n_ring == len(owned)
+    owners = shard.owners()
+    for per_probe in hits:
+        seen = {owners[int(i)] for i in per_probe[0].ids.ravel() if i >= 0}
+        assert seen and seen <= owned
+    assert all((h[0].ids >= 0).sum() == (a[0].ids >= 0).sum() for h, a in zip(hits, alone))  # slots refilled
+    given = [{0: [sid for sid, n in owners.items()]} for _ in probes]
+    results = shard.identify(probes, given, 50, 1e-3, frozenset(), ring)
+    for r in results:
+        assert {c.subject for c in r.candidates} <= owned and r.gallery_subjects == len(owned)
+
+
 # -- the data ------------------------------------------------------------------------------------
 needs_data = pytest.mark.skipif(not (FVC.is_dir() and LFW.is_dir()),
                                 reason=f"real data absent: {FVC} and {LFW} (../shared/data is not on this machine)")

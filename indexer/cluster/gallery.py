@@ -135,7 +135,7 @@ class ClusterGallery:
             self.config, self._mtime = read_config(self.root), m
         return self.config
 
-    def _write_config(self, config: ClusterConfig) -> None:
+    def save_config(self, config: ClusterConfig) -> None:
         write_config(self.root, config)
         self.config, self._mtime = config, config_path(self.root).stat().st_mtime_ns
 
@@ -193,7 +193,7 @@ class ClusterGallery:
                 for s in self.config.shards}
 
     # -- writing -------------------------------------------------------------------------------
-    def _acknowledged(self, refs: list[tuple[str, object, int]]) -> list[object]:
+    def acknowledged(self, refs: list[tuple[str, object, int]]) -> list[object]:
         """Wait for writes; raise :class:`ShardUnavailableError` naming what was not acknowledged."""
         ray = _ray()
         from ray.exceptions import RayError, RayTaskError
@@ -247,13 +247,13 @@ class ClusterGallery:
         done = 0
         ray = _ray()
         pending = [r for _, r, _ in refs]
-        while progress and pending:  # progress as chunks land; _acknowledged then collects
+        while progress and pending:  # progress as chunks land; acknowledged then collects
             ready, pending = ray.wait(pending, num_returns=1, timeout=self.write_timeout_s)
             if not ready:
                 break
             done += next(n for _, r, n in refs if r == ready[0])
             progress(done, len(items))
-        for rep in self._acknowledged(refs):
+        for rep in self.acknowledged(refs):
             total.added += rep.added
             total.skipped += rep.skipped
             total.failed += rep.failed
@@ -280,7 +280,7 @@ class ClusterGallery:
         refs = [(name, self.actor(name).add_samples.remote([samples[i] for i in idx], encounter_source), len(idx))
                 for name, idx in by_shard.items()]
         out: list[int | None] = [None] * len(samples)
-        for (name, _, _), ids in zip(refs, self._acknowledged(refs)):
+        for (name, _, _), ids in zip(refs, self.acknowledged(refs)):
             for i, sid in zip(by_shard[name], ids):
                 out[i] = sid
         return out
@@ -367,56 +367,10 @@ class ClusterGallery:
     # -- rebalancing ---------------------------------------------------------------------------
     def add_shard(self, *, cpus: float | None = None, batch: int = 32,
                   progress: Callable[[str], None] | None = None) -> dict:
-        """Add a shard and move to it the subjects the new ring gives it, online.
+        """Add a shard and move its subjects to it, online (:func:`indexer.cluster.rebalance.add_shard`)."""
+        from .rebalance import add_shard
 
-        1. ``cluster.json`` gets the shard as ``joining`` (not searched, not routed to) and
-           its actor starts.
-        2. Every old shard lists the subjects whose owner under the new ring is another
-           shard (consistent hashing: only the new one) and they are copied there.
-        3. ``cluster.json`` makes it ``active``: searches and writes use the new ring; an
-           old shard hides what it no longer owns, so each subject is seen once.
-        4. Samples that reached an old shard between 2 and 3 are copied too (stored ones are
-           skipped by SHA-256); then the old shards delete the moved subjects (each deletion
-           in that shard's audit log, with the reason).
-
-        Searches go on throughout and see every subject exactly once.  Returns what moved.
-        """
-        say = progress or (lambda msg: None)
-        config = self.refresh_config()
-        if any(s.state == "joining" for s in config.shards):
-            raise ClusterError("a rebalance is already under way (a shard is joining); "
-                               "finish it with the command that started it")
-        name = config.next_shard_name()
-        spec = ShardSpec(name, f"shards/{name}", config.shards[0].cpus if cpus is None else cpus, "joining")
-        self._write_config(config.with_changes(config.shards + (spec,)))
-        new_ring = config.ring().with_shard(name)
-        ray = _ray()
-        ray.get(self.actor(name).info.remote(), timeout=self.write_timeout_s)
-        old = [s.name for s in config.active]
-        leaving = dict(zip(old, ray.get([self.actor(n).names_not_owned.remote(new_ring) for n in old],
-                                        timeout=self.write_timeout_s)))
-        say(f"{sum(map(len, leaving.values()))} subjects move to {name}")
-        self._copy(leaving, name, batch)
-        activated = tuple(replace_state(s, "active") if s.name == name else s for s in self.config.shards)
-        self._write_config(self.config.with_changes(activated))
-        say(f"{name} active (epoch {self.config.epoch}); deleting the moved subjects from the old shards")
-        self._copy(leaving, name, batch)
-        actor = {"actor": "locard-cluster", "action": "delete"}
-        refs = [(n, self.actor(n).delete_subjects.remote(
-            names, f"moved to shard {name} by a rebalance (epoch {self.config.epoch})", actor), len(names))
-            for n, names in leaving.items() if names]
-        self._acknowledged(refs)
-        return {"shard": name, "epoch": self.config.epoch, "moved": {n: len(v) for n, v in leaving.items()}}
-
-    def _copy(self, leaving: dict[str, list[str]], to: str, batch: int) -> int:
-        """Copy subjects from their old shards to ``to`` in batches (acknowledged by ``to``)."""
-        ray = _ray()
-        added = 0
-        for frm, names in leaving.items():
-            for i in range(0, len(names), batch):
-                enc = ray.get(self.actor(frm).export_subjects.remote(names[i:i + batch]), timeout=self.write_timeout_s)
-                added += self._acknowledged([(to, self.actor(to).import_subjects.remote(enc), len(enc))])[0]
-        return added
+        return add_shard(self, cpus=cpus, batch=batch, progress=progress)
 
     def stop(self) -> None:
         """End the shard actors (the stores stay; the next use starts them again)."""
@@ -427,12 +381,6 @@ class ClusterGallery:
             except ValueError:  # not running
                 pass
         self._actors.clear()
-
-
-def replace_state(spec: ShardSpec, state: str) -> ShardSpec:
-    from dataclasses import replace
-
-    return replace(spec, state=state)
 
 
 def _chunks(items: list[SourceItem], size: int) -> list[list[SourceItem]]:

@@ -98,7 +98,8 @@ class ShardSearcher(Searcher):
         from matcher.fingerprint.comparison import compare_scores
 
         owners = self.owners.get("finger", {})
-        keep = [s for s in self.given.get(id(probe), ()) if s in owners]
+        ok = shortlist_filter(probe, exclude)  # the coordinator applied it; a hidden subject is excluded here
+        keep = [s for s in self.given.get(id(probe), ()) if ok(owners.get(s))]
         t0 = time.perf_counter()
         templates = self._finger_templates(keep)
         scores = compare_scores(probe.template, templates) if keep else np.zeros(0)
@@ -109,7 +110,9 @@ class ShardSearcher(Searcher):
         if self.given is None:
             return super()._search_face(probe, timings, exclude)
         ids, sims = self.given.get(id(probe)) or ([], [])
-        return list(ids), np.asarray(sims, np.float64)
+        owners = self.owners.get("face", {})
+        keep = [j for j, s in enumerate(ids) if s in owners and owners[s][1] not in exclude]
+        return [ids[j] for j in keep], np.asarray([sims[j] for j in keep], np.float64)
 
 
 class Shard:
