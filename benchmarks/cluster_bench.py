@@ -106,6 +106,16 @@ def run(dataset: str, *, distractors: int = 3000, batch: int = 20, repeats: int 
         out["rank1"] = float(np.mean([bool(r.candidates) and r.candidates[0].subject == p[0].label
                                       for r, p in zip(reference, probes)]))
         echo(f"single store, in process: {single:.1f} searches/s")
+        # the same store enrolled in another order: how far one store's answers depend on storage order
+        # (ties at a neighbour list's k-th distance), the yardstick for the shards' agreement below
+        shuffled = GalleryStore(Path(tmp) / "shuffled", create=True)
+        shuffled.add_samples([samples[i] for i in np.random.default_rng(1).permutation(len(samples))])
+        other = Searcher(shuffled)
+        agree = [_agreement(a, other.identify(p, top=top)) for a, p in zip(reference, probes)]
+        out["shuffled_single_store"] = {"same_rank1": sum(a for a, _ in agree), "same_list": sum(b for _, b in agree)}
+        echo(f"single store enrolled in another order: rank 1 {out['shuffled_single_store']['same_rank1']}/"
+             f"{len(probes)}, whole top {top} {out['shuffled_single_store']['same_list']}/{len(probes)} as the first")
+        shuffled.close()
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
         for _ in range(2):
             cluster.add_node(num_cpus=1)
