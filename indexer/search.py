@@ -248,6 +248,38 @@ def finger_votes(distances: np.ndarray, ids: np.ndarray, probe_popcounts: np.nda
     return uniq[order], votes[order]
 
 
+def order_free_neighbours(distances: np.ndarray, ids: np.ndarray, popcounts: np.ndarray, k: int
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's ``k`` nearest hits with ties settled by distance alone, never by storage order.
+
+    Keeps every hit within the row's ``k``-th distance, or, when more than ``2k`` lie
+    within it, only those strictly nearer: either way the set depends on the distances
+    only.  Binary cylinders are sparse and their Hamming distances small integers, so
+    ties at the ``k``-th place are common, and which tied hits FAISS returns follows
+    storage order.
+
+    Parameters
+    ----------
+    distances : (m, w) int
+        Ascending per row, ``w >= min(2k + 1, n)`` (all ``n`` gallery vectors when fewer).
+    ids, popcounts : (m, w)
+        Of each hit (-1 = empty slot).
+    k : int
+
+    Returns
+    -------
+    distances, ids, popcounts : (m, w)
+        The hits not kept have id -1 and popcount 0.
+    """
+    if distances.shape[1] <= k:
+        return distances, ids, popcounts
+    live = ids >= 0
+    dk = np.where(live, distances, np.iinfo(np.int64).max)[:, k - 1:k]
+    within = live & (distances <= dk)
+    keep = np.where(within.sum(axis=1, keepdims=True) <= 2 * k, within, live & (distances < dk))
+    return distances, np.where(keep, ids, -1), np.where(keep, popcounts, 0)
+
+
 def shortlist_filter(probe: Probe, exclude: AbstractSet[str] = frozenset()) -> Callable[[tuple | None], bool]:
     """Whether a stage-1 hit may take a place in ``probe``'s shortlist, from its sample's owner
     ``(subject id, name, finger position)`` (None: not a live sample): its subject is not
@@ -287,12 +319,17 @@ class Searcher:
         writes an index file again (a file written after every change costs a full
         write of the index, ~0.8 GB at 100,000 fingers; the file only bounds how much
         the next open has to replay).
+    order_free : bool
+        Stage 1 keeps every gallery cylinder at a list's ``k``-th distance
+        (:func:`order_free_neighbours`) instead of those FAISS meets first in storage
+        order, so the answer does not depend on the order samples were enrolled in (what
+        the shards of a sharded gallery need to answer as one store, :mod:`indexer.cluster`).
     """
 
     def __init__(self, store: GalleryStore, *, shortlist: int = DEFAULT_SHORTLIST,
                  k_per_minutia: int = DEFAULT_K_PER_MINUTIA, face_k: int = DEFAULT_FACE_K, fmr: float = 1e-3,
                  threads: int | None = 1, cache_bytes_per_finger: int = CACHE_BYTES_PER_FINGER,
-                 save_every: int = SAVE_EVERY):
+                 save_every: int = SAVE_EVERY, order_free: bool = False):
         if threads is not None:
             import faiss
 
@@ -306,6 +343,7 @@ class Searcher:
         self.index_actions: dict[str, str] = {}
         self.cache_bytes_per_finger = cache_bytes_per_finger
         self.save_every = save_every
+        self.order_free = order_free
         self._unsaved = {"finger": 0, "face": 0}
         self._templates: OrderedDict[int, object] = OrderedDict()
         self._template_nbytes: dict[int, int] = {}
@@ -455,7 +493,11 @@ class Searcher:
         codes = finger_codes(probe.template)
         if len(codes) == 0:
             return [], np.zeros(0), []
-        d, i, pops = idx.search_finger(codes, min(self.k_per_minutia, idx.ntotal))
+        k = min(self.k_per_minutia, idx.ntotal)
+        if self.order_free:
+            d, i, pops = order_free_neighbours(*idx.search_finger(codes, min(2 * k + 1, idx.ntotal)), k)
+        else:
+            d, i, pops = idx.search_finger(codes, k)
         sids, votes = finger_votes(d, i, popcounts(codes), pops)
         owners = self.owners["finger"]
         # excluded subjects are dropped before the shortlist is cut, so they take no place in it
