@@ -11,7 +11,7 @@ from indexer.search import Probe, Searcher
 from indexer.store import GalleryStore
 from matcher.fingerprint import MATCHER_VERSION, Template
 from matcher.fingerprint import descriptors as D
-from matcher.fingerprint.comparison import _direction_difference, _distance, _radial_angle, prepare
+from matcher.fingerprint.comparison import _direction_difference, _distances_from, _radial_angle, _wrap_mod, prepare
 
 
 @pytest.fixture(scope="module")
@@ -107,12 +107,17 @@ def test_pair_geometry_from_coordinates():
     t = Template.from_bytes(synthetic_finger_template(rng).to_bytes())
     p = prepare(t)[-1]
     x, y, th = p[:, 0], p[:, 1], p[:, 2]
+    dist = np.zeros(len(x), np.float32)
+    _distances_from(np.ascontiguousarray(x), np.ascontiguousarray(y), 3, dist)
+    assert np.array_equal(dist[4:], np.hypot(x[4:] - x[3], y[4:] - y[3]).astype(np.float32))
     for i, k in [(0, 1), (3, 7), (5, 2), (1, 0)]:
         dx, dy = x[k] - x[i], y[k] - y[i]
-        assert _distance(p, i, k) == np.float32(np.hypot(dx, dy))
         assert _direction_difference(p, i, k) == np.float32((th[i] - th[k] + np.pi) % (2 * np.pi) - np.pi)
         radial = (th[i] - np.arctan2(dy, dx) + np.pi) % (2 * np.pi) - np.pi
         assert _radial_angle(p, i, k) == pytest.approx(np.float32(radial), abs=1e-6)
+    # wrapping without fmod gives the remainder's result bit for bit, in and out of its fast range
+    a = np.concatenate([np.random.default_rng(8).uniform(-3 * np.pi, 5 * np.pi, 2000), [-np.pi, np.pi, 3 * np.pi]])
+    assert np.array_equal([_wrap_mod(v) for v in a], (a + np.pi) % (2 * np.pi) - np.pi)
 
 
 def test_shortlist_codes_are_the_sampled_cylinder_bits():

@@ -197,24 +197,42 @@ def _gate(sim, ua, ub, rc, rs, min_cos):
 
 
 @njit(cache=True)
-def _distance(p, i, k):
-    """Distance between minutiae i and k of ``p`` ((n, 3): x, y, direction), pixels, float32."""
-    dx = p[k, 0] - p[i, 0]
-    dy = p[k, 1] - p[i, 1]
-    return np.float32(np.sqrt(dx * dx + dy * dy))
+def _distances_from(x, y, r, out):
+    """``out[s]`` = distance from point r to point s > r, pixels, float32 (a branch-free
+    loop over contiguous arrays, which the compiler turns into SIMD)."""
+    for s in range(r + 1, len(x)):
+        dx = x[s] - x[r]
+        dy = y[s] - y[r]
+        out[s] = np.float32(np.sqrt(dx * dx + dy * dy))
+
+
+@njit(cache=True)
+def _wrap_mod(a):
+    """``(a + pi) % (2 pi) - pi`` bit for bit, without fmod when ``a + pi`` is within one turn
+    of [0, 2 pi) (always, for directions in [-pi, 2 pi)): there the remainder is an exact
+    subtraction or the same addition."""
+    u = a + np.pi
+    if 0.0 <= u < 2 * np.pi:
+        pass
+    elif 2 * np.pi <= u < 4 * np.pi:
+        u -= 2 * np.pi
+    elif -2 * np.pi <= u < 0.0:
+        u += 2 * np.pi
+    else:
+        u = u % (2 * np.pi)
+    return u - np.pi
 
 
 @njit(cache=True)
 def _direction_difference(p, i, k):
     """Direction of i minus direction of k, wrapped to [-pi, pi), float32."""
-    return np.float32((p[i, 2] - p[k, 2] + np.pi) % (2 * np.pi) - np.pi)
+    return np.float32(_wrap_mod(p[i, 2] - p[k, 2]))
 
 
 @njit(cache=True)
 def _radial_angle(p, i, k):
     """Angle of k seen from i relative to i's direction, wrapped to [-pi, pi), float32."""
-    a = p[i, 2] - np.arctan2(p[k, 1] - p[i, 1], p[k, 0] - p[i, 0])
-    return np.float32((a + np.pi) % (2 * np.pi) - np.pi)
+    return np.float32(_wrap_mod(p[i, 2] - np.arctan2(p[k, 1] - p[i, 1], p[k, 0] - p[i, 0])))
 
 
 @njit(cache=True)
@@ -260,13 +278,19 @@ def _relax(sim, pa_xyt, pb_xyt, n_p):
     if n_r < 2:
         return 0.0, pa[:0], pb[:0], lam0[:0]
     pa, pb, lam0 = pa[:n_r], pb[:n_r], lam0[:n_r]
+    xa, ya = pa_xyt[pa, 0], pa_xyt[pa, 1]  # the paired minutiae's positions, contiguous
+    xb, yb = pb_xyt[pb, 0], pb_xyt[pb, 1]
+    dist_a = np.empty(n_r, np.float32)
+    dist_b = np.empty(n_r, np.float32)
     rho = np.zeros((n_r, n_r))
     for r in range(n_r):
         i1, j1 = pa[r], pb[r]
+        _distances_from(xa, ya, r, dist_a)
+        _distances_from(xb, yb, r, dist_b)
         for s in range(r + 1, n_r):
             i2, j2 = pa[s], pb[s]
             # each factor is a falling sigmoid: skip the exps once one is negligible
-            d1 = abs(_distance(pa_xyt, i1, i2) - _distance(pb_xyt, j1, j2))
+            d1 = abs(dist_a[s] - dist_b[s])
             if d1 > CUT_1:
                 continue
             d2 = abs(_wrap(_direction_difference(pa_xyt, i1, i2) - _direction_difference(pb_xyt, j1, j2)))
