@@ -118,7 +118,7 @@ def bench_search(
     store: str = typer.Option(None, "--store", help="Build the gallery in this (new) store folder instead of a temporary one."),
     exhaustive: bool = typer.Option(False, "--exhaustive", help="Fingerprints: also re-rank the whole gallery (rank1_exhaustive)."),
     synthetic: int = typer.Option(0, "--synthetic", min=0, help="Scale test: add this many synthetic distractors (made-up templates or embeddings, not images) to the gallery."),
-    warm: bool = typer.Option(False, "--warm", help="Fingerprints: prepare every gallery template in memory before searching (a long-running service)."),
+    warm: bool = typer.Option(False, "--warm", help="Fingerprints: fill the searcher's re-ranking cache (its budget: bytes per enrolled finger) before searching, as a long-running service would, and report the memory per finger."),
     max_probes: int = typer.Option(None, "--max-probes", min=1, help="Search at most this many mated and this many non-mated probes (seeded sample)."),
     factory: str = typer.Option(None, "--factory", help="FAISS factory string for the gallery index (default: chosen by size)."),
     k_per_minutia: int = typer.Option(None, "--k-per-minutia", min=1, help="Fingerprints: nearest gallery cylinders per probe cylinder in stage 1 (default 64)."),
