@@ -12,16 +12,15 @@ candidates is a sort by fused score.
 Samples are named across shards by a key ``local id * MAX_SHARDS + shard slot`` (the
 shard's position in ``cluster.json``).
 
-Ties: the merged lists hold exactly the whole gallery's ``k`` smallest distances, but
-which of several cylinders at the ``k``-th distance gets the last places is decided by
-shard order here and by FAISS's scan (storage) order in a single store.  Binary MCC
-cylinders are sparse and their distances small integers, so such ties are common: on
-the 32-sample test gallery, with ``k`` = 64 and a 12-sample shortlist, 5 of 12 probes'
-shortlists differed from one store's for that reason alone (the same distances in every
-row), while with the default 200-sample shortlist (not cutting there) none did.  The
-same ties make one store's shortlist depend on the order its samples were enrolled in;
-a merge equal to one store at every cut needs a stage 1 whose ties do not depend on
-storage order (e.g. all neighbours at the ``k``-th distance kept), in both.
+Ties: binary cylinders are sparse and their Hamming distances small integers, so
+several gallery cylinders often lie at a list's ``k``-th distance, and which of them a
+plain FAISS search returns follows storage order: one store's tail of candidates then
+depends on the order its samples were enrolled in (measured in benchmarks/README.md,
+Sharded gallery).  The shards and the merge settle such ties by distance alone
+(:func:`~indexer.search.order_free_neighbours`), so the merged answer is the one a
+single store searched with ``Searcher(order_free=True)`` gives.  Left to order: samples
+with exactly equal votes at the shortlist's cut, subjects with exactly equal fused and
+raw scores at the list's end (sorted by name here).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..search import Candidate, finger_votes
+from ..search import Candidate, finger_votes, order_free_neighbours
 from .shard import NO_DISTANCE, FaceNeighbours, FingerNeighbours
 
 #: Upper bound on shard slots (keys are ``id * MAX_SHARDS + slot``).
@@ -78,8 +77,10 @@ def merge_finger_neighbours(parts: Sequence[tuple[int, FingerNeighbours]], k: in
 def finger_shortlist(parts: Sequence[tuple[int, FingerNeighbours]], k: int, shortlist: int) -> list[int]:
     """The whole gallery's shortlist of one probe finger, from every shard's neighbours.
 
-    The merged neighbours (:func:`merge_finger_neighbours`) are voted on with the single
-    store's :func:`~indexer.search.finger_votes` and cut to ``shortlist`` eligible samples.
+    The shards' ``2k + 1`` nearest are merged (:func:`merge_finger_neighbours`), their
+    ties at the ``k``-th distance settled by :func:`~indexer.search.order_free_neighbours`,
+    voted on with :func:`~indexer.search.finger_votes` and cut to ``shortlist`` eligible
+    samples: what one store searched with ``Searcher(order_free=True)`` does.
 
     Returns
     -------
@@ -88,7 +89,8 @@ def finger_shortlist(parts: Sequence[tuple[int, FingerNeighbours]], k: int, shor
     """
     if not parts:
         return []
-    d, keys, pops, eligible = merge_finger_neighbours(parts, k)
+    d, keys, pops, eligible = merge_finger_neighbours(parts, 2 * k + 1)
+    d, keys, pops = order_free_neighbours(d, keys, pops, k)
     ok = dict(zip(keys.ravel().tolist(), eligible.ravel().tolist()))
     sids, _ = finger_votes(d, keys, parts[0][1].probe_popcounts, pops)
     return [s for s in sids.tolist() if ok.get(s, False)][:shortlist]

@@ -85,6 +85,9 @@ class FaceNeighbours:
 class ShardSearcher(Searcher):
     """A :class:`Searcher` whose stage 1 can be given from outside (the whole gallery's shortlist).
 
+    Always ``order_free`` (ties at the ``k``-th neighbour settled by distance alone), as the
+    coordinator settles them, so that its own searches, if any, agree with the cluster's.
+
     While :attr:`given` maps a probe (by identity) to its sample ids (fingers) or
     ``(ids, similarities)`` (faces), :meth:`identify` re-ranks exactly those instead of
     asking its own indexes; everything after stage 1 is :class:`Searcher`'s own.
@@ -129,7 +132,7 @@ class Shard:
     def __init__(self, name: str, store: str | Path):
         self.name = name
         self.store = GalleryStore(store, create=True)
-        self.searcher = ShardSearcher(self.store)
+        self.searcher = ShardSearcher(self.store, order_free=True)
         self._hidden_key = None
         self._hidden: tuple[frozenset, frozenset, int, int] = (frozenset(), frozenset(), 0, 0)
         self.started = time.time()
@@ -249,7 +252,7 @@ class Shard:
         ----------
         k_finger, k_face : int
             Neighbours per probe cylinder / per probe face over the whole gallery (a shard
-            returns at most that many, fewer when it holds fewer).
+            returns up to ``2 k_finger + 1`` / ``k_face``, fewer when it holds fewer).
         exclude : set of str
             Subjects the searches must not see (their hits are marked not eligible).
         ring : HashRing, optional
@@ -283,6 +286,9 @@ class Shard:
         codes = finger_codes(probe.template)
         if idx is None or idx.ntotal == 0 or len(codes) == 0:
             return None
+        # 2k + 1 nearest: what the coordinator needs to settle ties at the k-th distance
+        # over the whole gallery (search.order_free_neighbours)
+        k = 2 * k + 1
         d, ids, pops = idx.search_finger(codes, min(k + hidden_vectors, idx.ntotal))
         d = np.where(ids >= 0, d, NO_DISTANCE).astype(np.int32)
         if hidden_ids:
