@@ -133,3 +133,16 @@ def test_shortlist_codes_are_the_sampled_cylinder_bits():
     assert np.array_equal(_unpack(codes, D.SHORTLIST_BITS), full[:, positions])
     # each direction bin gets about its share of the sample
     assert np.bincount(positions % D.ND).min() > 0.8 * D.SHORTLIST_BITS / D.ND
+
+
+def test_a_warm_searcher_holds_at_most_8_kb_per_finger(gallery):
+    """Issue 14's bar: index plus the re-ranking arrays kept in memory, per enrolled finger."""
+    path, _ = gallery
+    store = GalleryStore(path)
+    s = Searcher(store)
+    s.warm()
+    n = s.n_samples["finger"]
+    index_bytes = (path / "finger.index").stat().st_size
+    assert index_bytes / n + s.cache_bytes / n <= 8192
+    assert s.cache_bytes > 0.8 * s.cache_capacity()  # warm did fill the cache
+    store.close()
