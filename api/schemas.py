@@ -94,7 +94,7 @@ class EvidenceOut(BaseModel):
     sample_id: int
     modality: Modality
     finger_position: int
-    score: float = Field(description="Raw 1:1 score (fingerprint 0-1, face cosine -1..1)")
+    score: float = Field(description="1:1 score (fingerprint: cohort-normalised, about 0 for an impostor; face: cosine -1..1)")
     log_fmr: float = Field(description="-log10 FMR of the score (the raw score when uncalibrated)")
     pairs: list[tuple[int, int]] | None = Field(None, description="Paired minutiae (probe index, gallery index)")
 
@@ -173,7 +173,7 @@ class CompareOut(BaseModel):
     subject: str
     sample_id: int = Field(description="The subject's sample compared (the best-scoring one unless given)")
     modality: Modality
-    score: float = Field(description="Raw 1:1 score (fingerprint 0-1, face cosine -1..1)")
+    score: float = Field(description="1:1 score (fingerprint: cohort-normalised, about 0 for an impostor; face: cosine -1..1)")
     log_fmr: float = Field(description="-log10 FMR of the score, from the matcher's calibration")
     decision_fmr_1e3: bool = Field(description="log_fmr reaches the threshold at FMR 0.1 % (3.0)")
     probe: SideOut

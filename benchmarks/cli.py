@@ -75,6 +75,23 @@ def bench_calibrate_fingerprint(
                + " / ".join(f"{cal.threshold(f):.4f}" for f in (0.01, 0.001, 0.0001)))
 
 
+@bench_app.command("cohort-fingerprint")
+def bench_cohort_fingerprint(
+    dataset: str = typer.Argument(..., metavar="COHORT_SET", help="Folder written by 'locard synth fingerprints' (a seed used for nothing else)."),
+    mode: str = typer.Option("accurate", "--mode", help="Extraction mode: accurate or fast."),
+    size: int = typer.Option(300, "--size", help="Templates in the cohort (one per identity)."),
+    out: str = typer.Option(None, "--out", help="Cohort file to write (default: the shipped file of the mode)."),
+) -> None:
+    """Build the score-normalisation cohort of a fingerprint extraction mode (then re-run calibrate-fingerprint)."""
+    from benchmarks import fingerprint_calibration as fc
+    from matcher.fingerprint.cohort import cohort_path, write_cohort
+
+    templates = fc.build_cohort(dataset, mode, size)
+    path = out or str(cohort_path(mode))
+    write_cohort(templates, path)
+    typer.echo(f"{len(templates)} templates of {dataset} ({mode}) -> {path}")
+
+
 @bench_app.command("face")
 def bench_face(
     dataset: str = typer.Argument(..., metavar="DATASET", help="Folder with images and labels.csv (file, identity)."),

@@ -109,10 +109,13 @@ class LocardSystem:
         return self._fp.extract(data, ppi=ppi, **kw)
 
     def extract(self, data: bytes, ppi: float) -> Any:
+        from matcher.fingerprint import cohort_stats
         from matcher.fingerprint.comparison import prepare
 
         t = self.template(data, ppi)
-        prepare(t)  # cylinders are enrolment work: timed with extraction, not with compare
+        # cylinders and cohort statistics are enrolment work: timed with extraction, not with compare
+        prepare(t)
+        cohort_stats(t)
         return t
 
     def compare(self, a: Any, b: Any) -> float:
@@ -171,6 +174,7 @@ class CrossFeedSystem:
     def extract(self, data: bytes, ppi: float) -> Any:
         from benchmarks.peers.minutiae_sources import cached_raw, to_locard
         from matcher.errors import FailureToEnrol
+        from matcher.fingerprint import cohort_stats
         from matcher.fingerprint.comparison import prepare
         from matcher.fingerprint.pipeline import MIN_MINUTIAE
         from matcher.fingerprint.template import Template
@@ -185,6 +189,7 @@ class CrossFeedSystem:
         t = Template(minutiae=minutiae, width=frame.width, height=frame.height, quality=frame.quality,
                      mask=frame.mask)
         prepare(t)
+        cohort_stats(t)
         return t
 
     def compare(self, a: Any, b: Any) -> float:

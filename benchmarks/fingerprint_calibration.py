@@ -7,7 +7,12 @@ impostor pairs are as many as one likes), never FVC or another set a figure in
 benchmarks/README.md is reported on.  One file per extraction mode, since the two
 modes find different minutiae.
 
+    locard bench cohort-fingerprint COHORT_SET --mode accurate       # first: the score cohort
     locard bench calibrate-fingerprint GENERATED_SET --mode accurate
+
+Scores are cohort-normalised (:mod:`matcher.fingerprint.cohort`), so the cohort comes
+first and the calibration is measured through it; both from generated sets of
+different seeds.
 """
 
 from __future__ import annotations
@@ -33,6 +38,35 @@ def impostor_scores(templates: list, identities: np.ndarray) -> np.ndarray:
         later = np.arange(i + 1, len(templates))
         out.append(scores[later][identities[later] != identities[i]])
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def build_cohort(dataset: str | Path, mode: str = "accurate", size: int = 300, progress=None) -> list:
+    """Templates of the first image of the first ``size`` identities of a generated set.
+
+    The cohort must be made of impostors for everything it normalises: take it from a
+    generated set of a seed used for nothing else (not the calibration set, which is
+    scored through it, nor any evaluation set).  Images that fail to enrol are skipped.
+    """
+    ds = load_dataset(dataset)
+    first: dict[str, object] = {}
+    for s in ds.samples:
+        first.setdefault(s.identity, s)
+    chosen = list(first.values())
+    out = []
+    for k, s in enumerate(chosen):
+        if len(out) >= size:
+            break
+        try:
+            t = extract(s.path.read_bytes(), ppi=float(s.ppi or 500.0), mode=mode)
+            if len(t) >= 2:
+                out.append(t)
+        except FailureToEnrol:
+            pass
+        if progress:
+            progress(k + 1, min(size, len(chosen)))
+    if len(out) < size:
+        raise ValueError(f"{dataset}: only {len(out)} identities enrolled, {size} asked for the cohort")
+    return out
 
 
 def measure(dataset: str | Path, mode: str = "accurate", progress=None) -> Calibration:

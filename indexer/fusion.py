@@ -1,7 +1,7 @@
 """Scores on a common scale, fusion per subject, decision threshold and expected FPIR.
 
-Raw scores of different matchers mean different things (a fingerprint score in
-[0, 1], a face cosine in [-1, 1]).  Each matcher's calibration (its measured
+Raw scores of different matchers mean different things (a cohort-normalised
+fingerprint score, a face cosine in [-1, 1]).  Each matcher's calibration (its measured
 impostor score distribution, :class:`matcher.calibration.Calibration`) maps a score
 to the false match rate it would have; fusion adds ``-log10 FMR`` over the probe's
 samples (independent evidence multiplies FMRs).  A matcher whose calibration is

@@ -188,12 +188,13 @@ def extract_item(item: SourceItem, sha256: str, face_mode: str = "sface") -> Ext
 
             data = record_bytes(data, item.record, sha256)
         if item.modality == "finger":
-            from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, extract
+            from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, cohort_stats, extract
 
             t = extract(data, ppi=item.ppi)
             if len(t) < 2:
                 return Extracted(item, sha256, error="FailureToEnrol",
                                  reason=f"{len(t)} minutiae found (quality {t.quality})")
+            cohort_stats(t)  # stored with the template: a gallery is never scored against the cohort again
             blob = t.to_bytes()
             version = f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}"
             quality = t.quality

@@ -97,7 +97,7 @@ class Evidence:
     finger_position : int
         Of the gallery sample.
     score : float
-        Raw 1:1 score (fingerprint [0, 1], face cosine [-1, 1]).
+        1:1 score (fingerprint: cohort-normalised, ~0 for impostors; face: cosine in [-1, 1]).
     log_fmr : float
         ``-log10 FMR`` of ``score``.
     pairs : (k, 2) int array or None

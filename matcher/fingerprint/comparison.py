@@ -20,8 +20,12 @@
    the impostor tail rises (generated impostors: 99.99th percentile 0.082 with fewer
    than 8 minutiae against 0.036 with 40 or more), so one threshold would give small
    templates (latents, dry and partial prints) many more false hits.
+6. The raw score is normalised by each template's scores against a fixed cohort
+   (:mod:`~matcher.fingerprint.cohort`): the mean of the two z-scores.  Raw scores
+   lie in ``[0, 1]``; normalised ones are about 0 for a typical impostor pair and grow
+   with the evidence (a good mate scores 15-40).
 
-Scores lie in ``[0, 1]``; higher is more alike.  All of it runs in one compiled
+Higher is more alike.  All of it runs in one compiled
 kernel over arrays prepared once per template, for 1:N re-ranking throughput.  The
 pair geometry (distance, direction difference, radial angle) is computed in the
 kernel from the minutiae's coordinates, only for the pairs relaxation looks at, and
@@ -37,11 +41,12 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
+from .cohort import cohort_stats, normalise
 from .descriptors import ND, _IN_DISC, cylinders
 from .template import Template
 
 #: Version of template + descriptor + comparator; calibrations are tied to it.
-MATCHER_VERSION = "locard-fp-3"
+MATCHER_VERSION = "locard-fp-4"
 
 MIN_MATCHABLE = 0.15         # share of a disc's cells valid in both cylinders
 MAX_DIRECTION_DIFF = np.pi / 4   # from the estimated rotation, radians
@@ -69,7 +74,7 @@ class Comparison:
     """Result of comparing two templates."""
 
     score: float
-    """Similarity in [0, 1], higher = more alike."""
+    """Normalised similarity, higher = more alike (see the module docstring, step 6)."""
     pairs: np.ndarray
     """(k, 2) int: indices into the minutiae of template a and of template b, strongest first."""
     pair_scores: np.ndarray
@@ -356,12 +361,13 @@ def compare(a: Template, b: Template) -> Comparison:
     Returns
     -------
     Comparison
-        Score in [0, 1] and the paired minutiae that support it.
+        Normalised score and the paired minutiae that support it.
     """
+    sa, sb = cohort_stats(a), cohort_stats(b)
     if len(a) < 2 or len(b) < 2:
-        return Comparison(0.0, np.zeros((0, 2), np.int64), np.zeros(0))
-    score, pa, pb, lam = _compare(*prepare(a), *prepare(b), _MATCHABLE_CELLS, _MIN_COS)
-    return Comparison(float(score), np.stack([pa, pb], 1), lam)
+        return Comparison(float(normalise(0.0, sa, sb.mean, sb.sd)), np.zeros((0, 2), np.int64), np.zeros(0))
+    raw, pa, pb, lam = _compare(*prepare(a), *prepare(b), _MATCHABLE_CELLS, _MIN_COS)
+    return Comparison(float(normalise(raw, sa, sb.mean, sb.sd)), np.stack([pa, pb], 1), lam)
 
 
 @dataclass(frozen=True)
@@ -376,19 +382,28 @@ class PackedTemplates:
     arrays: tuple
     offsets: np.ndarray
     """(G+1,) int64: template g owns minutiae ``offsets[g]:offsets[g+1]``."""
+    cohort_mean: np.ndarray | None = None
+    """(G,) each template's cohort statistics (None when packed ``raw``, e.g. the cohort itself)."""
+    cohort_sd: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
 
-def pack_templates(templates: list[Template]) -> PackedTemplates:
-    """Concatenate the prepared arrays of ``templates`` (see :func:`compare_scores`)."""
+def pack_templates(templates: list[Template], *, raw: bool = False) -> PackedTemplates:
+    """Concatenate the prepared arrays of ``templates`` (see :func:`compare_scores`).
+
+    ``raw=True`` leaves out the cohort statistics: such a pack serves :func:`raw_scores` only.
+    """
     parts = [prepare(t) for t in templates]
     sizes = np.array([len(t) for t in templates], np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     cat = tuple(np.ascontiguousarray(np.concatenate([p[k] for p in parts])) if parts else empty
                 for k, empty in enumerate(_prepared_empty()))
-    return PackedTemplates(cat, offsets)
+    if raw:
+        return PackedTemplates(cat, offsets)
+    stats = [cohort_stats(t) for t in templates]
+    return PackedTemplates(cat, offsets, np.array([c.mean for c in stats]), np.array([c.sd for c in stats]))
 
 
 def _prepared_empty():
@@ -415,7 +430,7 @@ def _compare_many(bits_a, valid_a, use_a, full_a, ones_a, ua, xyt_a,
 
 def compare_scores(probe: Template, gallery: list[Template] | PackedTemplates, *,
                    threads: int = 1) -> np.ndarray:
-    """Scores of one probe against many templates (the 1:N re-ranking loop).
+    """Normalised scores of one probe against many templates (the 1:N re-ranking loop).
 
     Parameters
     ----------
@@ -430,6 +445,14 @@ def compare_scores(probe: Template, gallery: list[Template] | PackedTemplates, *
     (len(gallery),) float64 array, the same scores :func:`compare` gives.
     """
     packed = gallery if isinstance(gallery, PackedTemplates) else pack_templates(gallery)
+    if packed.cohort_mean is None:
+        raise ValueError("templates packed raw have no cohort statistics: pack them with raw=False")
+    return normalise(raw_scores(probe, packed, threads=threads), cohort_stats(probe),
+                     packed.cohort_mean, packed.cohort_sd)
+
+
+def raw_scores(probe: Template, packed: PackedTemplates, *, threads: int = 1) -> np.ndarray:
+    """Scores before cohort normalisation (steps 1-5), in [0, 1]; see :func:`compare_scores`."""
     if len(probe) < 2 or len(packed) == 0:
         return np.zeros(len(packed))
     p = prepare(probe)

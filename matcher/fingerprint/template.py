@@ -1,6 +1,6 @@
 """Fingerprint template: the minutiae and the print area, as versioned compact bytes.
 
-Layout of format version 2 (little-endian)::
+Layout of format version 3 (little-endian)::
 
     magic  b"LCFP"                4 bytes
     version                       u16   (= 2)
@@ -12,11 +12,16 @@ Layout of format version 2 (little-endian)::
     extractor                     u8    0 fast (classical chain), 1 accurate (minutiae network)
     mask bits                     ceil(rows*cols/8) bytes, row-major, np.packbits order
     minutiae                      count x (x u16, y u16, direction u16, type u8, quality u8)
+    cohort identifier length      u8    0 = no cohort statistics (then nothing follows)
+    cohort identifier             that many ASCII bytes
+    cohort mean, sd               f32, f32   raw scores against the cohort
 
-Format 1 is format 2 without the extractor byte; it was only ever written by the
-classical chain, so it reads as ``fast``.  The extractor matters because each mode has
-its own score calibration.  Direction is stored in units of 2*pi/65536 rad.  A template is about 8 bytes per
-minutia plus ~80 bytes: some 500 bytes for a typical print.
+Format 2 is format 3 without the cohort block (:mod:`~matcher.fingerprint.cohort`
+measures the statistics again on first use).  Format 1 is format 2 without the
+extractor byte; it was only ever written by the classical chain, so it reads as
+``fast``.  The extractor matters because each mode has its own score calibration.
+Direction is stored in units of 2*pi/65536 rad.  A template is about 8 bytes per
+minutia plus ~120 bytes: some 500 bytes for a typical print.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from .minutiae import MINUTIA_DTYPE
 
 MAGIC = b"LCFP"
 #: Template format version written by this build.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Extraction modes by their code in the template.
 EXTRACTORS = ("fast", "accurate")
 #: Side of one print-area mask cell, pixels at 500 ppi.
@@ -52,6 +57,16 @@ def block_mask(mask: np.ndarray, block: int = MASK_BLOCK) -> np.ndarray:
     return small >= 0.5
 
 
+@dataclass(frozen=True)
+class CohortStats:
+    """A template's raw scores against a cohort (see :mod:`matcher.fingerprint.cohort`)."""
+
+    cohort: str
+    """Identifier of the cohort and matcher version the scores were measured with."""
+    mean: float
+    sd: float
+
+
 @dataclass(eq=False)
 class Template:
     """A fingerprint template.
@@ -67,6 +82,8 @@ class Template:
         Print area, one cell per :data:`MASK_BLOCK` pixels.
     extractor : {"accurate", "fast"}
         Extraction mode that found the minutiae (selects the score calibration).
+    cohort : CohortStats or None
+        Its scores against the cohort, for score normalisation (stored from format 3).
     """
 
     minutiae: np.ndarray
@@ -75,6 +92,7 @@ class Template:
     quality: int
     mask: np.ndarray
     extractor: str = "accurate"
+    cohort: CohortStats | None = None
     version: int = FORMAT_VERSION
     _derived: dict = field(default_factory=dict, repr=False)
 
@@ -102,8 +120,8 @@ class Template:
         out[ok] = self.mask[r[ok], c[ok]]
         return out
 
-    def to_bytes(self) -> bytes:
-        """Serialise to format :data:`FORMAT_VERSION`."""
+    def to_bytes(self, *, with_cohort: bool = True) -> bytes:
+        """Serialise to format :data:`FORMAT_VERSION` (the cohort block only when known and wanted)."""
         m = self.minutiae
         rec = np.zeros(len(m), _MINUTIA)
         rec["x"] = np.clip(np.round(m["x"]), 0, 65535)
@@ -114,7 +132,12 @@ class Template:
         rows, cols = self.mask.shape
         head = _HEADER.pack(MAGIC, FORMAT_VERSION, self.width, self.height, self.quality, MASK_BLOCK,
                             rows, cols, len(m), EXTRACTORS.index(self.extractor))
-        return head + np.packbits(self.mask.ravel()).tobytes() + rec.tobytes()
+        if with_cohort and self.cohort is not None:
+            ident = self.cohort.cohort.encode("ascii")
+            tail = struct.pack(f"<B{len(ident)}sff", len(ident), ident, self.cohort.mean, self.cohort.sd)
+        else:
+            tail = b"\0"
+        return head + np.packbits(self.mask.ravel()).tobytes() + rec.tobytes() + tail
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Template":
@@ -145,6 +168,16 @@ class Template:
         extractor = EXTRACTORS[code[0]] if code and code[0] < len(EXTRACTORS) else ("fast" if not code else None)
         mask_len = (rows * cols + 7) // 8
         expected = header.size + mask_len + n * _MINUTIA.itemsize
+        cohort = None
+        if version >= 3:
+            k = data[expected] if len(data) > expected else 0
+            if k and len(data) == expected + 1 + k + 8:
+                ident = data[expected + 1: expected + 1 + k]
+                mean, sd = struct.unpack_from("<ff", data, expected + 1 + k)
+                if not (ident.isascii() and np.isfinite(mean) and np.isfinite(sd) and sd > 0):
+                    raise TemplateError("template damaged: invalid cohort statistics")
+                cohort = CohortStats(ident.decode("ascii"), float(mean), float(sd))
+            expected += 1 + (k + 8 if k else 0)
         if len(data) != expected or block != MASK_BLOCK or extractor is None:
             raise TemplateError(f"template damaged: {len(data)} bytes where {expected} were expected"
                                 if len(data) != expected or block != MASK_BLOCK else
@@ -157,4 +190,4 @@ class Template:
         m["direction"] = rec["direction"] * _ANGLE_UNIT
         m["type"], m["quality"] = rec["type"], rec["quality"]
         return cls(minutiae=m, width=width, height=height, quality=quality, mask=mask.astype(bool),
-                   extractor=extractor)
+                   extractor=extractor, cohort=cohort)
