@@ -72,6 +72,47 @@ def test_cluster_config_round_trip_and_version(tmp_path):
     assert isinstance(cfg, ClusterConfig)
 
 
+def test_order_free_neighbours_settle_ties_by_distance_alone():
+    import numpy as np
+
+    from indexer.search import order_free_neighbours
+
+    d = np.array([[1, 2, 2, 2, 3], [1, 2, 2, 2, 2], [1, 1, 9, 9, 9]])
+    ids = np.array([[10, 11, 12, 13, 14], [10, 11, 12, 13, 14], [10, 11, -1, -1, -1]])
+    pops = np.full(d.shape, 5)
+    _, kept, p = order_free_neighbours(d, ids, pops, 2)
+    assert kept[0].tolist() == [10, 11, 12, 13, -1]  # every hit at the 2nd distance (3 ties <= 2k)
+    assert kept[1].tolist() == [10, -1, -1, -1, -1]  # 5 within it > 2k: only the strictly nearer
+    assert kept[2].tolist() == [10, 11, -1, -1, -1] and p[2].tolist() == [5, 5, 0, 0, 0]
+    # the same hits in another order keep the same set
+    perm = [0, 3, 2, 1, 4]
+    assert sorted(order_free_neighbours(d[:1, perm], ids[:1, perm], pops[:1], 2)[1][0].tolist()) == \
+        sorted(kept[0].tolist())
+
+
+def test_an_order_free_store_answers_alike_whatever_the_enrolment_order(tmp_path):
+    import numpy as np
+
+    from benchmarks.search_bench import synthetic_finger_template
+    from indexer.search import Probe, Searcher
+    from indexer.store import GalleryStore, NewSample
+    from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, Template
+
+    rng = np.random.default_rng(11)
+    blobs = [synthetic_finger_template(rng).to_bytes() for _ in range(60)]
+    samples = [NewSample(f"s{i}", "finger", b, f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}", 60,
+                         hashlib.sha256(b).hexdigest()) for i, b in enumerate(blobs)]
+    answers = []
+    for name, order in (("a", range(60)), ("b", rng.permutation(60))):
+        st = GalleryStore(tmp_path / name, create=True)
+        st.add_samples([samples[i] for i in order])
+        s = Searcher(st, shortlist=5, k_per_minutia=4, order_free=True)
+        answers.append([[(c.subject, c.score) for c in s.identify(Probe("finger", Template.from_bytes(b)), top=5)
+                         .candidates] for b in blobs[:20]])
+        st.close()
+    assert answers[0] == answers[1]
+
+
 def test_a_shard_hides_what_it_does_not_own_under_the_ring(tmp_path):
     """During a rebalance an old shard still holds copies of moved subjects: told the new ring, it
     gives them no neighbour slot and no candidate place and does not count them."""
