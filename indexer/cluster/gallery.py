@@ -36,7 +36,6 @@ from .config import ClusterConfig, ShardSpec, config_path, new_config, read_conf
 from .merge import face_shortlist, finger_shortlist, merge_candidates, split_key
 
 NAMESPACE = "locard"
-log = logging.getLogger("locard.cluster")
 
 
 @lru_cache(maxsize=1)
@@ -103,6 +102,8 @@ class ClusterGallery:
         How long a search waits for the shards (each phase's deadline is shared).
     write_timeout_s : float
         How long a write waits for its shard's acknowledgement.
+    shortlist, k_per_minutia, face_k : int
+        Stage-1 settings over the whole gallery (as :class:`~indexer.search.Searcher`'s).
     """
 
     def __init__(self, root: str | Path, address: str | None = None, *, shards: int | None = None,
