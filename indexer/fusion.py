@@ -115,9 +115,10 @@ def fused_threshold(fmr: float, terms: int = 1) -> float:
     (Fisher's method): the threshold is the Gamma's upper ``fmr`` quantile over
     ``ln 10``.  One term: ``-log10 fmr``; ten fingers at ``fmr`` 1e-3: 9.84, where 3
     would be reached by 84 % of impostors (ten impostor terms add up to 4.3 on
-    average).  The calibration rounds every FMR up to its grid and a search adds only
-    the subjects' shortlisted samples, so the true rate is at most ``fmr`` apart from
-    the best of a subject's several samples of one finger counting as one comparison.
+    average).  The calibration rounds every FMR up to its grid, a search adds only the
+    subjects' shortlisted samples and a term that is the best of ``n`` comparisons loses
+    ``log10 n`` (:meth:`indexer.search.Searcher.identify`), so the true rate is at most
+    ``fmr``.
 
     Raises
     ------

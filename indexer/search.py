@@ -21,8 +21,8 @@ Faces: the inner-product index returns the nearest embeddings (cosine).
 
 Fusion: each probe finger (the probe samples of one known finger position count as
 one finger) and each other probe sample contributes, per subject, its best-scoring
-gallery sample; the scores go to ``-log10 FMR`` through the matcher calibrations and
-are summed per subject (:mod:`indexer.fusion`): a finger the subject lacks, or that
+gallery sample; the scores go to ``-log10 FMR`` through the matcher calibrations (less
+``log10 n`` for the best of ``n`` comparisons) and are summed per subject (:mod:`indexer.fusion`): a finger the subject lacks, or that
 did not reach the subject's samples, adds nothing.  Gallery and probe finger
 positions (ANSI/NIST codes) must agree when both are known; a probe position flagged
 uncertain also meets the neighbouring fingers of its hand (:mod:`indexer.positions`).
@@ -32,6 +32,7 @@ The decision threshold depends on how many terms were fused
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -99,7 +100,9 @@ class Evidence:
     score : float
         1:1 score (fingerprint: cohort-normalised, ~0 for impostors; face: cosine in [-1, 1]).
     log_fmr : float
-        ``-log10 FMR`` of ``score``.
+        ``-log10 FMR`` of ``score``, less ``log10 n`` when it is the best of ``n``
+        comparisons of the probe finger with the subject's samples (impressions, or
+        neighbouring positions), floored at 0.
     pairs : (k, 2) int array or None
         Fingerprints: paired minutiae (probe index, gallery index).
     """
@@ -568,6 +571,7 @@ class Searcher:
         terms = {p_i: (("finger", p.finger_position) if p.modality == "finger" and p.finger_position else p_i)
                  for p_i, p in enumerate(probes)}
         best: dict[int, dict[object, tuple]] = {}
+        compared: Counter = Counter()  # (subject, term) -> comparisons behind that term's best
         names: dict[int, str] = {}
         reranked = 0
         n_finger_probes = 0
@@ -593,8 +597,13 @@ class Searcher:
                 names[subj] = name
                 per = best.setdefault(subj, {})
                 cur = per.get(terms[p_i])
+                compared[subj, terms[p_i]] += 1
                 if cur is None or (c, r) > cur[:2]:
                     per[terms[p_i]] = (float(c), float(r), sid, pos, t, p_i)
+        # the best of n comparisons is n times as likely to reach a score by chance (Bonferroni):
+        # the term's -log10 FMR loses log10 n, so that the fused threshold holds its FMR
+        best = {subj: {term: (max(v[0] - math.log10(compared[subj, term]), 0.0), *v[1:]) for term, v in per.items()}
+                for subj, per in best.items()}
         ranked = sorted(best.items(), key=lambda kv: (-sum(v[0] for v in kv[1].values()),
                                                        -sum(v[1] for v in kv[1].values())))[:top]
         threshold = fused_threshold(self.fmr, len(set(terms.values())))
