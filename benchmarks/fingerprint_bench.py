@@ -186,8 +186,9 @@ class CrossFeedSystem:
         minutiae = to_locard(cached_raw(self.source, data, ppi, self.cache), self.direction)
         if len(minutiae) < MIN_MINUTIAE:
             raise FailureToEnrol(f"{self.source.name}: only {len(minutiae)} minutiae")
+        # the frame's mode picks the cohort and calibration, as for the frame's own minutiae
         t = Template(minutiae=minutiae, width=frame.width, height=frame.height, quality=frame.quality,
-                     mask=frame.mask)
+                     mask=frame.mask, extractor=frame.extractor)
         prepare(t)
         cohort_stats(t)
         return t
