@@ -481,9 +481,10 @@ def add_synthetic(store: GalleryStore, modality: str, n: int, *, seed: int = 123
         emb = synthetic_face_embeddings(n, dim, rng, real=real)
     for i in range(n):
         if modality == "finger":
-            from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION
+            from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, cohort_stats
 
             t = synthetic_finger_template(rng)
+            cohort_stats(t)  # stored with the template, as enrolment does (else measured at every re-read)
             blob = t.to_bytes()
             version = f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}"
             from matcher.fingerprint import Template
