@@ -140,20 +140,32 @@ def bench_search(
     factory: str = typer.Option(None, "--factory", help="FAISS factory string for the gallery index (default: chosen by size)."),
     k_per_minutia: int = typer.Option(None, "--k-per-minutia", min=1, help="Fingerprints: nearest gallery cylinders per probe cylinder in stage 1 (default 64)."),
     nprobe: str = typer.Option(None, "--nprobe", help="Search knob: lists visited per query (IVF) or efSearch (HNSW); a comma list also measures the others."),
+    uncertain_flat: bool = typer.Option(False, "--uncertain-flat-positions", help="Ten-print sets: flag flat probe impressions' positions uncertain (also search the neighbouring fingers)."),
 ) -> None:
     """1:N identification: rank-1/10, FNIR at FPIR 1 %, penetration, search ms, ingest rate.
 
     Gallery = first sample of each of half the identities (seeded); mated probes = their
-    other samples; non-mated probes = the other half.  See benchmarks/README.md, section Search.
+    other samples; non-mated probes = the other half.  A ten-print set (labels.csv with
+    finger_position and card) is searched by subject: one card per gallery subject, one
+    fused ten-print probe per other card; --workers processes search the batch at once.
+    See benchmarks/README.md, sections Search and Ten-print search.
     """
     import json as _json
 
-    from benchmarks import search_bench
+    from benchmarks import search_bench, tenprint_search
+    from indexer.ingest import scan_source
 
     if modality not in ("finger", "face"):
         typer.echo("error: --modality must be finger or face", err=True)
         raise typer.Exit(2)
     try:
+        if modality == "finger" and tenprint_search.is_tenprint(scan_source(dataset, "finger")):
+            report = tenprint_search.run(dataset, distractors=distractors, distractor_store=distractor_store,
+                                         json_path=json_path, seed=seed, workers=workers, shortlist=shortlist,
+                                         store_path=store, max_probes=max_probes, warm=warm,
+                                         uncertain=uncertain_flat, echo=typer.echo)
+            typer.echo(_json.dumps(report, indent=1))
+            return
         report = search_bench.run(dataset, modality, distractors=distractors, json_path=json_path, seed=seed,
                                   workers=workers, shortlist=shortlist, store_path=store, exhaustive=exhaustive,
                                   synthetic=synthetic, warm=warm, max_probes=max_probes, factory=factory,
@@ -219,12 +231,15 @@ def synth_tenprints(
     bandaged: float = typer.Option(None, "--bandaged", min=0.0, max=1.0, help="Probability a finger is missing from one card (default 0.01)."),
     resume: bool = typer.Option(False, "--resume", help="Keep subjects whose files an interrupted run of the same options already wrote."),
     part: str = typer.Option(None, "--part", help="START:STOP - write only subjects START..STOP-1 (0-based), same names and bytes as the whole run."),
+    template_level: bool = typer.Option(False, "--template-level", help="No images: OUT is a gallery store of the subjects' templates, made from masters and presses with the fitted extraction noise (distractors for bench search --distractor-store)."),
+    noise: str = typer.Option(None, "--noise", help="With --template-level: extraction-noise model (default: the shipped benchmarks/synth/extraction_noise.json)."),
 ) -> None:
     """Ten-print subjects: ten different fingers per person (ANSI/NIST positions 1-10, per-position pattern classes), rolled and flat.
 
     Writes OUT/images/<subject>_<position>_<card>_<rolled|flat>.png, OUT/groundtruth/<same>.json,
     OUT/labels.csv (file, identity = subject, finger_position, impression_kind, card, finger, class, ...)
     and OUT/fingers.csv (every finger on every card: printed, amputated or bandaged); see benchmarks/README.md.
+    With --template-level, OUT is a store of templates instead (subjects template-level:SEED:NAME), resumable.
     """
     from benchmarks.synth.fingers import AMPUTATED_RATE, BANDAGED_RATE
     from benchmarks.synth.tenprint import generate_tenprints
@@ -236,15 +251,49 @@ def synth_tenprints(
             if not sep or not start.strip().isdigit() or not stop.strip().isdigit():
                 raise ValueError(f"--part wants START:STOP, got {part!r}")
             span = (int(start), int(stop))
+        if template_level:
+            from benchmarks.synth.template_level import write_store
+
+            done = write_store(out, subjects, seed=seed, cards=cards, flat=flat, workers=workers, noise_path=noise,
+                               part=span, amputated_rate=AMPUTATED_RATE if amputated is None else amputated,
+                               bandaged_rate=BANDAGED_RATE if bandaged is None else bandaged, echo=typer.echo)
+            typer.echo(f"{done['templates']} templates of {done['subjects']} subjects in {done['seconds']:.1f} s "
+                       f"({done['workers']} worker(s)) -> store {out}")
+            return
         summary = generate_tenprints(out, subjects, cards, seed=seed, workers=workers, flat=flat,
                                      amputated_rate=AMPUTATED_RATE if amputated is None else amputated,
                                      bandaged_rate=BANDAGED_RATE if bandaged is None else bandaged,
                                      part=span, resume=resume)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"{summary.images} images of {summary.identities} subjects in {summary.seconds:.1f} s "
                f"({summary.images_per_second:.1f} images/s, {summary.workers} worker(s)) -> {summary.out}")
+
+
+@synth_app.command("fit-extraction-noise")
+def synth_fit_extraction_noise(
+    sets: list[str] = typer.Argument(..., metavar="SET...", help="Folders written by 'locard synth tenprints' (a seed used for nothing else)."),
+    templates: str = typer.Option(..., "--templates", help="Folder of extracted templates <image stem>.lcfp (missing ones are extracted and written there)."),
+    out: str = typer.Option(None, "--out", help="Model file to write (default: the shipped benchmarks/synth/extraction_noise.json)."),
+) -> None:
+    """Fit the extraction-noise model of template-level subjects on rendered ten-print sets against their ground truth."""
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from benchmarks.synth.extraction_noise import NOISE_FILE
+    from benchmarks.synth.template_level import fit_on_tenprints
+
+    try:
+        model = fit_on_tenprints(sets, templates, source="locard synth fit-extraction-noise "
+                                 + " ".join(map(shlex.quote, sys.argv[3:])), echo=typer.echo)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    path = Path(out or NOISE_FILE)
+    path.write_text(model.to_json())
+    typer.echo(f"extraction noise of {', '.join(f'{k}: {v.images} images' for k, v in model.kinds.items())} -> {path}")
 
 
 @synth_app.command("score")

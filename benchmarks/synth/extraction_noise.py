@@ -1,0 +1,348 @@
+"""Extraction noise: what minutia extraction does to an impression's true minutiae.
+
+Fitted on rendered impressions, against their ground truth (:func:`fit`); applied to
+the ground truth of impressions that are never rendered (:func:`noisy_template`,
+used by :mod:`.template_level`).  One model per impression kind (rolled, flat), in
+cells of *pressure* (the press's -1 dry .. +1 wet, :class:`.impression.Press`) and of
+*edge distance* (signed distance in pixels from a point to the edge of the area the
+finger touched, contact > 0.6, negative outside it):
+
+- a true minutia is found with the probability of its cell times a factor of the
+  distance to its nearest true neighbour (:data:`NEIGHBOUR_EDGES`); found, it moves by
+  Gaussian ``position_sd`` px per axis, turns by Gaussian ``direction_sd`` rad (or by a
+  half turn more, ``flip_share`` of them), keeps its type with ``type_kept``;
+- spurious minutiae fall in each cell as a Poisson process of the cell's rate (per px^2),
+  uniform over its pixels, along the local ridge orientation (either way, Gaussian
+  ``spurious_direction_sd``), of either type;
+- minutia and template qualities are drawn from the fitted quantiles; the template's
+  print area is the contact area above ``mask_level`` grown by ``mask_grow`` px, in blocks.
+
+Pairs of true and found minutiae are those of :func:`.extractor_score.pair_minutiae`
+(within 10 px, one to one).  The fitted parameters are versioned JSON
+(``extraction_noise.json`` beside this module, :data:`NOISE_FORMAT`), with the
+extractor and matcher version they describe.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .extractor_score import pair_minutiae
+from .groundtruth import Minutiae
+
+NOISE_FORMAT = 1
+NOISE_FILE = Path(__file__).with_name("extraction_noise.json")
+#: Pressure cell edges (5 cells: very dry, dry, normal, wet, very wet).
+PRESSURE_EDGES = (-0.5, -0.2, 0.2, 0.5)
+#: Edge-distance cell edges, px (7 cells: far outside .. deep inside the contact area).
+EDGE_EDGES = (-16.0, 0.0, 8.0, 16.0, 32.0, 64.0)
+#: Cells of the distance from a true minutia to its nearest true neighbour, px (5 cells):
+#: extraction merges or drops minutiae that close (found 35 % of the time under 6 px, 95 % beyond 15).
+NEIGHBOUR_EDGES = (6.0, 9.0, 12.0, 15.0)
+#: Contact level of the touched area (as :func:`.impression._visible` uses).
+CONTACT_LEVEL = 0.6
+#: Largest distance of a true-found pair, px.
+TOLERANCE = 10.0
+#: Quantile levels stored for quality distributions.
+QUANTILES = tuple(np.linspace(0, 1, 21).round(3))
+#: Candidate print areas tried by the fit: contact level, then grown by this many px.
+MASK_CANDIDATES = tuple((level, grow) for level in (0.02, 0.1, 0.3, 0.6) for grow in (0, 8, 16, 24, 32))
+
+
+def print_area(contact: np.ndarray, level: float, grow: float) -> np.ndarray:
+    """Template mask (blocks) of a contact area: above ``level``, grown by ``grow`` px."""
+    from matcher.fingerprint.template import block_mask
+
+    area = (contact > level).astype(np.uint8)
+    if grow > 0:
+        k = 2 * int(grow) + 1
+        area = cv2.dilate(area, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return block_mask(area > 0)
+
+
+def cells(pressure: float, edge: np.ndarray) -> tuple[int, np.ndarray]:
+    """Pressure cell and edge-distance cells of points."""
+    return int(np.searchsorted(PRESSURE_EDGES, pressure)), np.searchsorted(EDGE_EDGES, edge)
+
+
+def neighbour_cells(m: Minutiae) -> np.ndarray:
+    """Cell of each minutia's distance to its nearest other minutia (:data:`NEIGHBOUR_EDGES`)."""
+    if len(m) < 2:
+        return np.full(len(m), len(NEIGHBOUR_EDGES), np.int64)
+    d = np.hypot(m.x[:, None] - m.x[None, :], m.y[:, None] - m.y[None, :])
+    np.fill_diagonal(d, np.inf)
+    return np.searchsorted(NEIGHBOUR_EDGES, d.min(axis=1))
+
+
+def signed_edge_distance(contact: np.ndarray) -> np.ndarray:
+    """Distance of every pixel to the edge of the touched area, px (negative outside)."""
+    inside = (contact > CONTACT_LEVEL).astype(np.uint8)
+    d_in = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
+    d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5)
+    return np.where(inside > 0, d_in, -d_out).astype(np.float32)
+
+
+def ridge_orientation(master, placement, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Ridge orientation of the master at impression points, radians in the impression frame.
+
+    Points whose master point is off the master canvas get a random orientation.
+    """
+    mx, my = placement.maps
+    h, w = mx.shape
+    xi = np.clip(np.rint(x).astype(np.int64), 0, w - 1)
+    yi = np.clip(np.rint(y).astype(np.int64), 0, h - 1)
+    u, v = np.rint(mx[yi, xi]).astype(np.int64), np.rint(my[yi, xi]).astype(np.int64)
+    mh, mw = master.orientation.shape
+    ok = (u >= 0) & (v >= 0) & (u < mw) & (v < mh)
+    out = rng.uniform(0, np.pi, len(x))
+    out[ok] = master.orientation[v[ok], u[ok]] + placement.transform.angle
+    return out
+
+
+@dataclass
+class KindNoise:
+    """Noise of one impression kind (attributes: module docstring; cells ``[pressure][edge]``)."""
+
+    detect: list[list[float]]
+    neighbour_factor: list[float]
+    spurious_rate: list[list[float]]
+    along_offset: list[float]
+    position_sd: float
+    direction_sd: float
+    flip_share: float
+    type_kept: float
+    spurious_direction_sd: float
+    found_quality: list[float]
+    spurious_quality: list[float]
+    template_quality: list[float]
+    mask_level: float
+    mask_grow: float
+    min_distance: float
+    images: int
+
+
+@dataclass
+class ExtractionNoise:
+    """Fitted extraction noise of one extractor, per impression kind."""
+
+    kinds: dict[str, KindNoise]
+    extractor: str
+    matcher_version: str
+    source: str = ""
+    format: int = field(default=NOISE_FORMAT)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExtractionNoise":
+        """Read :meth:`to_json` output.
+
+        Raises
+        ------
+        ValueError
+            Another format, or fields missing.
+        """
+        doc = json.loads(text)
+        if doc.get("format") != NOISE_FORMAT:
+            raise ValueError(f"extraction-noise format {doc.get('format')!r}; this build reads {NOISE_FORMAT}")
+        try:
+            kinds = {k: KindNoise(**v) for k, v in doc["kinds"].items()}
+            return cls(kinds, doc["extractor"], doc["matcher_version"], doc.get("source", ""))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"extraction-noise file lacks fields: {exc}") from exc
+
+
+def load(path: str | Path | None = None) -> ExtractionNoise:
+    """The fitted model (default: the one shipped beside this module).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+    """
+    return ExtractionNoise.from_json(Path(path or NOISE_FILE).read_text())
+
+
+def _draw(quantiles: list[float], n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` values from the distribution whose quantiles at :data:`QUANTILES` are given."""
+    return np.interp(rng.random(n), QUANTILES, quantiles)
+
+
+def noisy_template(truth: Minutiae, contact: np.ndarray, pressure: float, orientation, noise: KindNoise,
+                   rng: np.random.Generator, extractor: str = "accurate"):
+    """A template as extraction would make it from an impression with these true minutiae.
+
+    Parameters
+    ----------
+    truth : Minutiae
+        True minutiae, impression pixels (the ground truth of the press).
+    contact : (H, W) float array
+        Where the finger touched, ``[0, 1]``; its shape is the image's.
+    pressure : float
+    orientation : callable ``(x, y) -> radians``
+        Local ridge orientation at impression points (spurious minutiae follow it).
+    noise : KindNoise
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    matcher.fingerprint.Template
+    """
+    from matcher.fingerprint import MINUTIA_DTYPE, Template
+
+    h, w = contact.shape
+    edge = signed_edge_distance(contact)
+    pb, _ = cells(pressure, np.zeros(0))
+    xi = np.clip(np.rint(truth.x).astype(np.int64), 0, w - 1)
+    yi = np.clip(np.rint(truth.y).astype(np.int64), 0, h - 1)
+    _, eb = cells(pressure, edge[yi, xi])
+    p_found = np.asarray(noise.detect[pb])[eb] * np.asarray(noise.neighbour_factor)[neighbour_cells(truth)]
+    found = rng.random(len(truth)) < p_found  # a product above 1 is a sure find
+    n = int(found.sum())
+    # the extractor's mean offset along the minutia's direction, by type; its spread is not drawn
+    # independently per minutia (module docstring)
+    along = np.asarray(noise.along_offset)[truth.kind[found].astype(np.int64)]
+    x = truth.x[found] + along * np.cos(truth.direction[found])
+    y = truth.y[found] + along * np.sin(truth.direction[found])
+    d = truth.direction[found] + np.pi * (rng.random(n) < noise.flip_share)
+    kind = np.where(rng.random(n) < noise.type_kept, truth.kind[found], 1 - truth.kind[found])
+    quality = _draw(noise.found_quality, n, rng)
+    # spurious minutiae: Poisson per edge-distance cell, uniform over its pixels
+    all_cells = np.searchsorted(EDGE_EDGES, edge).ravel()
+    sx, sy = [], []
+    for e, rate in enumerate(noise.spurious_rate[pb]):
+        where = np.flatnonzero(all_cells == e)
+        k = rng.poisson(rate * len(where)) if len(where) else 0
+        if k:
+            pick = where[rng.integers(0, len(where), k)]
+            sx.append(pick % w + rng.random(k) - 0.5)
+            sy.append(pick // w + rng.random(k) - 0.5)
+    sx = np.concatenate(sx) if sx else np.zeros(0)
+    sy = np.concatenate(sy) if sy else np.zeros(0)
+    k = len(sx)
+    sd = orientation(sx, sy) + np.pi * rng.integers(0, 2, k) + rng.normal(0, noise.spurious_direction_sd, k)
+    m = np.zeros(n + k, MINUTIA_DTYPE)
+    m["x"] = np.clip(np.concatenate([x, sx]), 0, w - 1)
+    m["y"] = np.clip(np.concatenate([y, sy]), 0, h - 1)
+    m["direction"] = np.mod(np.concatenate([d, sd]), 2 * np.pi)
+    m["type"] = np.concatenate([kind, rng.integers(0, 2, k)]) + 1  # ground truth 0/1, templates 1/2
+    m["quality"] = np.clip(np.rint(np.concatenate([quality, _draw(noise.spurious_quality, k, rng)])), 0, 100)
+    # no spurious minutia closer than peak suppression allows to one kept before it (the found ones
+    # are kept: their detection rates already count the true minutiae that suppression merged)
+    m = m[np.union1d(np.arange(n), spaced(m["x"], m["y"], noise.min_distance, first=n))]
+    q = int(np.clip(np.rint(_draw(noise.template_quality, 1, rng)[0]), 0, 100))
+    return Template(minutiae=m, width=w, height=h, quality=q, mask=print_area(contact, noise.mask_level, noise.mask_grow),
+                    extractor=extractor)
+
+
+def spaced(x: np.ndarray, y: np.ndarray, min_distance: float, first: int = 0) -> np.ndarray:
+    """Indices of the points kept when each, in order, drops the points from ``first`` on that
+    come after it closer than ``min_distance`` (extraction never reports two minutiae closer
+    than its peak suppression allows)."""
+    if len(x) < 2 or min_distance <= 0:
+        return np.arange(len(x))
+    close = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :]) < min_distance
+    keep = np.ones(len(x), bool)
+    for i in range(len(x)):
+        if keep[i]:
+            keep[max(i + 1, first):] &= ~close[i, max(i + 1, first):]
+    return np.flatnonzero(keep)
+
+
+class NoiseFit:
+    """Counts gathered over rendered impressions of one kind, turned into :class:`KindNoise`."""
+
+    def __init__(self):
+        shape = (len(PRESSURE_EDGES) + 1, len(EDGE_EDGES) + 1)
+        self.true_n, self.true_found = np.zeros(shape), np.zeros(shape)
+        self.area, self.spurious = np.zeros(shape), np.zeros(shape)
+        self.dxy, self.ddir, self.same_type, self.sp_dir = [], [], [], []
+        self.along = ([], [])  # offsets along the true direction, endings and bifurcations
+        self.q_found, self.q_spurious, self.q_template = [], [], []
+        self.mask_agree = np.zeros(len(MASK_CANDIDATES))
+        self.nb_n, self.nb_found = np.zeros(len(NEIGHBOUR_EDGES) + 1), np.zeros(len(NEIGHBOUR_EDGES) + 1)
+        self.nearest = []
+        self.images = 0
+
+    def add(self, truth: Minutiae, contact: np.ndarray, pressure: float, orientation, template) -> None:
+        """One rendered impression: its ground truth, contact area and extracted template."""
+        h, w = contact.shape
+        edge = signed_edge_distance(contact)
+        m = template.minutiae
+        found = Minutiae(m["x"].astype(np.float64), m["y"].astype(np.float64), m["direction"].astype(np.float64),
+                         (m["type"].astype(np.int8) - 1))
+        pairs = pair_minutiae(truth, found, TOLERANCE)
+        pb, eb_true = cells(pressure, edge[np.clip(np.rint(truth.y).astype(int), 0, h - 1),
+                                           np.clip(np.rint(truth.x).astype(int), 0, w - 1)])
+        np.add.at(self.true_n[pb], eb_true, 1)
+        ti = np.array([i for i, _ in pairs], int)
+        fi = np.array([j for _, j in pairs], int)
+        np.add.at(self.true_found[pb], eb_true[ti], 1)
+        nb = neighbour_cells(truth)
+        np.add.at(self.nb_n, nb, 1)
+        np.add.at(self.nb_found, nb[ti], 1)
+        self.area[pb] += np.bincount(np.searchsorted(EDGE_EDGES, edge).ravel(), minlength=self.area.shape[1])
+        spur = np.setdiff1d(np.arange(len(found)), fi)
+        _, eb_sp = cells(pressure, edge[np.clip(np.rint(found.y[spur]).astype(int), 0, h - 1),
+                                        np.clip(np.rint(found.x[spur]).astype(int), 0, w - 1)])
+        np.add.at(self.spurious[pb], eb_sp, 1)
+        if len(pairs):
+            dx, dy = found.x[fi] - truth.x[ti], found.y[fi] - truth.y[ti]
+            along = dx * np.cos(truth.direction[ti]) + dy * np.sin(truth.direction[ti])
+            for k in (0, 1):
+                self.along[k].extend(along[truth.kind[ti] == k])
+            self.dxy += list(dx) + list(dy)
+            self.ddir += list(np.angle(np.exp(1j * (found.direction[fi] - truth.direction[ti]))))
+            self.same_type += list(found.kind[fi] == truth.kind[ti])
+        if len(spur):
+            rel = np.mod(found.direction[spur] - orientation(found.x[spur], found.y[spur]) + np.pi / 2, np.pi) - np.pi / 2
+            self.sp_dir += list(rel)
+        self.q_found += list(m["quality"][fi])
+        self.q_spurious += list(m["quality"][spur])
+        self.q_template.append(template.quality)
+        if len(found) > 1:
+            d = np.hypot(found.x[:, None] - found.x[None, :], found.y[:, None] - found.y[None, :])
+            np.fill_diagonal(d, np.inf)
+            self.nearest += list(d.min(axis=1))
+        for i, (level, grow) in enumerate(MASK_CANDIDATES):
+            mk = print_area(contact, level, grow)
+            rows, cols = min(mk.shape[0], template.mask.shape[0]), min(mk.shape[1], template.mask.shape[1])
+            self.mask_agree[i] += np.mean(mk[:rows, :cols] == template.mask[:rows, :cols])
+        self.images += 1
+
+    def result(self) -> KindNoise:
+        """The fitted parameters (a cell without data borrows the pooled value of its pressure row)."""
+        def ratio(num, den):
+            pooled = num.sum(axis=1, keepdims=True) / np.maximum(den.sum(axis=1, keepdims=True), 1)
+            pooled = np.where(den.sum(axis=1, keepdims=True) > 0, pooled, num.sum() / max(den.sum(), 1))
+            return np.where(den >= 20, num / np.maximum(den, 1), pooled)
+
+        ddir = np.array(self.ddir)
+        flipped = np.abs(ddir) > np.pi / 2
+        straight = ddir[~flipped]
+        quant = lambda v: [float(q) for q in np.quantile(v, QUANTILES)] if len(v) else [0.0] * len(QUANTILES)  # noqa: E731
+        # detection = cell rate x neighbour factor, the factor normalised to mean 1 over true minutiae
+        factor = self.nb_found / np.maximum(self.nb_n, 1) / max(self.nb_found.sum() / max(self.nb_n.sum(), 1), 1e-9)
+        factor = np.where(self.nb_n > 0, factor, 1.0)
+        factor /= max(float(np.sum(factor * self.nb_n) / max(self.nb_n.sum(), 1)), 1e-9)
+        return KindNoise(
+            detect=ratio(self.true_found, self.true_n).round(4).tolist(),
+            neighbour_factor=factor.round(4).tolist(),
+            spurious_rate=(ratio(self.spurious, self.area) if self.area.sum() else self.area).round(8).tolist(),
+            along_offset=[round(float(np.mean(a)), 3) if a else 0.0 for a in self.along],
+            position_sd=round(float(np.std(self.dxy)), 3) if self.dxy else 0.0,
+            direction_sd=round(float(np.sqrt(np.mean(straight ** 2))), 4) if len(straight) else 0.0,
+            flip_share=round(float(np.mean(flipped)), 4) if len(ddir) else 0.0,
+            type_kept=round(float(np.mean(self.same_type)), 4) if self.same_type else 1.0,
+            spurious_direction_sd=round(float(np.sqrt(np.mean(np.square(self.sp_dir)))), 4) if self.sp_dir else 1.0,
+            found_quality=quant(self.q_found), spurious_quality=quant(self.q_spurious),
+            template_quality=quant(self.q_template),
+            mask_level=MASK_CANDIDATES[int(np.argmax(self.mask_agree))][0],
+            mask_grow=MASK_CANDIDATES[int(np.argmax(self.mask_agree))][1],
+            min_distance=round(float(np.quantile(self.nearest, 0.005)), 2) if self.nearest else 0.0,
+            images=self.images)

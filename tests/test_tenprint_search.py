@@ -1,0 +1,111 @@
+"""Ten-print search end to end, small: template-level distractors, rendered mated subjects.
+
+The issue's CI form is 1,000 template-level distractor subjects and 100 rendered mated
+subjects.  On a 2-core CI box that is about two hours of CPU (a master costs ~0.35 s, a
+rendered and extracted impression ~0.4 s), so this test runs DISTRACTORS template-level
+subjects and MATED rendered mated subjects (plus as many rendered non-mated ones), a few
+minutes; ``LOCARD_TENPRINT_CI_DISTRACTORS`` and ``LOCARD_TENPRINT_CI_MATED`` raise them.
+It asserts subject-level accuracy, never time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from benchmarks import tenprint_search
+from benchmarks.synth.extraction_noise import NOISE_FORMAT, ExtractionNoise, load
+from benchmarks.synth.groundtruth import read_groundtruth
+from benchmarks.synth.template_level import press_truth, subject_name, subject_templates, write_store
+from benchmarks.synth.tenprint import MASTER_KEY, SubjectTask, _rng, generate_tenprints, subject_plan
+from indexer.store import GalleryStore
+
+DISTRACTORS = int(os.environ.get("LOCARD_TENPRINT_CI_DISTRACTORS", "60"))
+MATED = int(os.environ.get("LOCARD_TENPRINT_CI_MATED", "5"))
+
+
+def test_a_template_level_press_has_the_rendered_images_ground_truth(tmp_path):
+    from benchmarks.synth.master import make_master
+    from benchmarks.synth.template_level import _press_rng
+
+    generate_tenprints(tmp_path, 3, cards=1, seed=5, workers=1, progress=False, part=(1, 2))
+    task = SubjectTask(str(tmp_path), 5, 1, 3, 1)
+    plan = subject_plan(task)
+    for position in (1, 7):
+        master = make_master(plan.classes[position], _rng(5, MASTER_KEY, 1, position))
+        for kind in ("rolled", "flat"):
+            _, contact, truth = press_truth(master, _press_rng(task, position, 1, kind), kind)
+            _, rendered = read_groundtruth(tmp_path / "groundtruth" / f"{task.name}_{position:02d}_1_{kind}.json")
+            assert len(truth) == len(rendered) > 5
+            assert np.allclose(truth.x, rendered.x, atol=0.01) and np.allclose(truth.y, rendered.y, atol=0.01)
+
+
+def test_template_level_subject_and_store(tmp_path):
+    noise = load()
+    task = SubjectTask("", 9, 0, 1, 1)
+    made = subject_templates(task, noise)
+    assert {p for p, *_ in made} <= set(range(1, 11)) and len(made) >= 18  # ten fingers, rolled and flat
+    rolled = [len(t) for _, _, k, t in made if k == "rolled"]
+    flat = [len(t) for _, _, k, t in made if k == "flat"]
+    assert np.mean(rolled) > np.mean(flat) > 10  # a flat press covers less of the finger
+    assert all(t.extractor == "accurate" for *_, t in made)
+    again = subject_templates(task, noise)  # deterministic
+    assert [t.to_bytes() for *_, t in made] == [t.to_bytes() for *_, t in again]
+    summary = write_store(tmp_path / "s", 2, seed=9, workers=1, echo=lambda *a: None)
+    assert summary["subjects"] == 2
+    with GalleryStore(tmp_path / "s") as store:
+        names = {s.name for s in store.subjects()}
+        assert names == {subject_name(9, "0001"), subject_name(9, "0002")}
+        positions = {smp.finger_position for smp in store.samples("finger")}
+        assert positions <= set(range(1, 11)) and len(positions) >= 9  # a finger may be amputated
+    assert write_store(tmp_path / "s", 2, seed=9, workers=1, echo=lambda *a: None)["subjects"] == 0  # resumes
+
+
+def test_noise_model_file_is_versioned(tmp_path):
+    noise = load()
+    assert set(noise.kinds) == {"rolled", "flat"} and noise.extractor == "accurate"
+    doc = json.loads(noise.to_json())
+    assert doc["format"] == NOISE_FORMAT
+    doc["format"] = NOISE_FORMAT + 1
+    with pytest.raises(ValueError, match="format"):
+        ExtractionNoise.from_json(json.dumps(doc))
+    assert ExtractionNoise.from_json(noise.to_json()).kinds["flat"].detect == noise.kinds["flat"].detect
+
+
+def test_split_keeps_cards_together():
+    from pathlib import Path
+
+    from indexer.ingest import SourceItem
+
+    items = [SourceItem(Path(f"{s}_{p}_{c}.png"), f"s{s}", "finger", p, metadata={"card": str(c)})
+             for s in range(6) for c in (1, 2) for p in range(1, 11)]
+    assert tenprint_search.is_tenprint(items)
+    gallery, mated, nonmated = tenprint_search.split_tenprint(items, seed=1)
+    assert len(gallery) == 30 and len(mated) == 3 and len(nonmated) == 6
+    assert all(it.metadata["card"] == "1" for it in gallery)
+    assert all(len(card) == 10 and len({it.identity for it in card}) == 1 for card in mated + nonmated)
+    assert {c[0].identity for c in mated} == {it.identity for it in gallery}
+
+
+@pytest.fixture(scope="module")
+def tenprint_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tenprint-ci")
+    generate_tenprints(root / "rendered", 2 * MATED, cards=2, seed=77, workers=0, progress=False)
+    write_store(root / "distractors", DISTRACTORS, seed=78, workers=0, echo=lambda *a: None)
+    return tenprint_search.run(str(root / "rendered"), distractor_store=str(root / "distractors"),
+                               store_path=str(root / "gallery"), workers=2, echo=lambda *a: None)
+
+
+def test_tenprint_search_accuracy(tenprint_run):
+    r = tenprint_run
+    assert r["protocol"] == "ten-print" and r["mated_probes"] == MATED and r["nonmated_probes"] == 2 * MATED
+    assert r["gallery_subjects"] == MATED + DISTRACTORS and r["distractor_subjects"] == DISTRACTORS
+    # measured on this size: every mated card at rank 1 and a hit; no non-mated card a hit
+    assert r["rank1"] >= 0.8
+    assert r["tpir_at_decision"] >= 0.8
+    assert r["fpir_at_decision"] <= 0.1
+    assert r["fnir_at_fpir_0.01"] <= 0.2
+    assert r["searches_per_s"] > 0 and r["search_ms_p50"] > 0
