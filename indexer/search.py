@@ -51,9 +51,9 @@ DEFAULT_SHORTLIST = 200
 DEFAULT_K_PER_MINUTIA = 64
 DEFAULT_FACE_K = 100
 #: Memory the re-ranking cache may hold per enrolled finger: decoded gallery templates with
-#: the comparator's prepared arrays (~18 kB for 41 minutiae), least recently used evicted
-#: first and prepared again from the store when shortlisted (~1 ms each).  With the index
-#: (~1.6 kB a finger) this keeps a searcher under 8 kB per finger (benchmarks/README.md,
+#: the comparator's prepared arrays (~20 kB for 42 minutiae), least recently used evicted
+#: first and prepared again from the store when shortlisted (~1 ms CPU each).  With the
+#: index (~3 kB a finger) this keeps a searcher under 8 kB per finger (benchmarks/README.md,
 #: Search / memory).
 CACHE_BYTES_PER_FINGER = 4096
 #: Changes a searcher replays in memory before it writes the index file again.
