@@ -487,15 +487,28 @@ class Searcher:
     # -- per modality ------------------------------------------------------------------------
     def _search_finger(self, probe: Probe, timings: dict, exclude: AbstractSet[str] = frozenset()
                        ) -> tuple[list[int], np.ndarray, list]:
+        """Stage 1 (:meth:`_finger_shortlist`), then the 1:1 comparator on the shortlist."""
         from matcher.fingerprint.comparison import compare_scores
 
+        keep = self._finger_shortlist(probe, timings, exclude)
+        if not keep:
+            return [], np.zeros(0), []
+        t1 = time.perf_counter()
+        templates = self._finger_templates(keep)
+        scores = compare_scores(probe.template, templates)
+        timings["finger_stage2"] = timings.get("finger_stage2", 0.0) + (time.perf_counter() - t1) * 1e3
+        return keep, scores, templates
+
+    def _finger_shortlist(self, probe: Probe, timings: dict, exclude: AbstractSet[str] = frozenset()) -> list[int]:
+        """Stage 1: the sample ids to re-rank, most votes first (a sharded gallery's shards are
+        given the whole gallery's instead, :mod:`indexer.cluster.shard`)."""
         idx = self.indexes.get("finger")
         if idx is None or idx.ntotal == 0:
-            return [], np.zeros(0), []
+            return []
         t0 = time.perf_counter()
         codes = finger_codes(probe.template)
         if len(codes) == 0:
-            return [], np.zeros(0), []
+            return []
         k = min(self.k_per_minutia, idx.ntotal)
         if self.order_free:
             d, i, pops = order_free_neighbours(*idx.search_finger(codes, min(2 * k + 1, idx.ntotal)), k)
@@ -506,14 +519,8 @@ class Searcher:
         # excluded subjects are dropped before the shortlist is cut, so they take no place in it
         ok = shortlist_filter(probe, exclude)
         keep = [s for s in sids.tolist() if ok(owners.get(s))]
-        keep = keep[: self.shortlist]
-        t1 = time.perf_counter()
-        templates = self._finger_templates(keep)
-        scores = compare_scores(probe.template, templates)
-        t2 = time.perf_counter()
-        timings["finger_stage1"] = timings.get("finger_stage1", 0.0) + (t1 - t0) * 1e3
-        timings["finger_stage2"] = timings.get("finger_stage2", 0.0) + (t2 - t1) * 1e3
-        return keep, scores, templates
+        timings["finger_stage1"] = timings.get("finger_stage1", 0.0) + (time.perf_counter() - t0) * 1e3
+        return keep[: self.shortlist]
 
     def _search_face(self, probe: Probe, timings: dict, exclude: AbstractSet[str] = frozenset()
                      ) -> tuple[list[int], np.ndarray]:

@@ -95,19 +95,12 @@ class ShardSearcher(Searcher):
 
     given: dict | None = None
 
-    def _search_finger(self, probe, timings, exclude=frozenset()):
+    def _finger_shortlist(self, probe, timings, exclude=frozenset()):
         if self.given is None:
-            return super()._search_finger(probe, timings, exclude)
-        from matcher.fingerprint.comparison import compare_scores
-
+            return super()._finger_shortlist(probe, timings, exclude)
         owners = self.owners.get("finger", {})
         ok = shortlist_filter(probe, exclude)  # the coordinator applied it; a hidden subject is excluded here
-        keep = [s for s in self.given.get(id(probe), ()) if ok(owners.get(s))]
-        t0 = time.perf_counter()
-        templates = self._finger_templates(keep)
-        scores = compare_scores(probe.template, templates) if keep else np.zeros(0)
-        timings["finger_stage2"] = timings.get("finger_stage2", 0.0) + (time.perf_counter() - t0) * 1e3
-        return keep, scores, templates
+        return [s for s in self.given.get(id(probe), ()) if ok(owners.get(s))]
 
     def _search_face(self, probe, timings, exclude=frozenset()):
         if self.given is None:
