@@ -6,8 +6,10 @@ extracted) and once with template-level ones (:mod:`benchmarks.synth.template_le
 from a store ``locard synth tenprints --template-level`` wrote).  The two impostor-score samples are compared with a
 two-sample Kolmogorov-Smirnov test, and by the share of each above the matcher's
 threshold at FMR 1e-4 (with Clopper-Pearson 95 % intervals and Fisher's exact test of
-the two shares).  Scores of one probe share that probe, so the samples are not
-independent draws: the KS p-value is that of independent samples and reads as a guide.
+the two shares).  Scores of one distractor share that distractor, so they are not
+independent draws: besides the KS p-value of independent samples (which overstates the
+evidence), ``ks_pvalue_subject_permutation`` deals the distractor subjects of both sides
+out again at random and counts how often the KS statistic is as large as observed.
 
 Made with the rendered distractors' seed, the template-level subjects are the same
 people pressed the same way (paired: only extraction differs); with another seed,
@@ -69,18 +71,47 @@ def store_templates(store_path: str | Path, kinds: set[str] | None = None) -> li
                 for s in store.samples("finger") if kinds is None or s.metadata.get("impression_kind") in kinds]
 
 
-def impostor_scores(probes: list, gallery: list) -> np.ndarray:
-    """Scores of every probe against every gallery template of its finger position."""
+def impostor_scores(probes: list, gallery: list) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of every probe against every gallery template of its finger position, and the
+    gallery subject of each score."""
     from matcher.fingerprint.comparison import compare_scores, pack_templates
 
-    out = []
+    scores, subjects = [], []
     for pos in sorted({p for _, p, _, _ in probes}):
-        g = [t for _, p, _, t in gallery if p == pos]
+        g = [(s, t) for s, p, _, t in gallery if p == pos]
         if not g:
             continue
-        packed = pack_templates(g)
-        out += [compare_scores(t, packed) for _, p, _, t in probes if p == pos]
-    return np.concatenate(out) if out else np.zeros(0)
+        packed = pack_templates([t for _, t in g])
+        names = np.array([s for s, _ in g])
+        for _, p, _, t in probes:
+            if p == pos:
+                scores.append(compare_scores(t, packed))
+                subjects.append(names)
+    if not scores:
+        return np.zeros(0), np.zeros(0, str)
+    return np.concatenate(scores), np.concatenate(subjects)
+
+
+def subject_permutation_pvalue(a: np.ndarray, subj_a: np.ndarray, b: np.ndarray, subj_b: np.ndarray,
+                               permutations: int = 1000, seed: int = 0) -> float:
+    """p-value of the KS statistic of ``a`` against ``b`` when distractor subjects, not scores,
+    are the independent units: the subjects of both sides are pooled and dealt out again
+    at random (as many to each side as it had), and the KS statistic recomputed."""
+    from scipy.stats import ks_2samp
+
+    observed = ks_2samp(a, b).statistic
+    scores = np.concatenate([a, b])
+    labels = np.concatenate([np.char.add("a:", subj_a.astype(str)), np.char.add("b:", subj_b.astype(str))])
+    names, inverse = np.unique(labels, return_inverse=True)
+    n_a = len(np.unique(subj_a))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(permutations):
+        to_a = np.zeros(len(names), bool)
+        to_a[rng.choice(len(names), n_a, replace=False)] = True
+        pick = to_a[inverse]
+        hits += ks_2samp(scores[pick], scores[~pick]).statistic >= observed
+    return (hits + 1) / (permutations + 1)
 
 
 def tail(scores: np.ndarray, threshold: float) -> dict:
@@ -94,7 +125,7 @@ def tail(scores: np.ndarray, threshold: float) -> dict:
 
 
 def compare_samples(rendered: np.ndarray, template_level: np.ndarray, threshold: float) -> dict:
-    """KS test and tail shares of two impostor-score samples."""
+    """KS test and tail shares of two impostor-score samples (scores as independent draws)."""
     from scipy.stats import fisher_exact, ks_2samp
 
     ks = ks_2samp(rendered, template_level)
@@ -108,7 +139,7 @@ def compare_samples(rendered: np.ndarray, template_level: np.ndarray, threshold:
 
 
 def run(probes: list[str], rendered: list[str], template_level: str, *, json_path: str | None = None,
-        echo=print) -> dict:
+        permutations: int = 1000, echo=print) -> dict:
     """The check (module docstring); the report as a dict.
 
     Both sides keep the same number of subjects: the first ones (by name) of the side
@@ -130,7 +161,7 @@ def run(probes: list[str], rendered: list[str], template_level: str, *, json_pat
         side[:] = [x for x in side if x[0] in keep]
     echo(f"{len(prb)} probes; {len(ren)} rendered and {len(tl)} template-level impressions of {n_subjects} subjects")
     threshold = load_calibration("finger").threshold(TAIL_FMR)
-    s_ren, s_tl = impostor_scores(prb, ren), impostor_scores(prb, tl)
+    (s_ren, who_ren), (s_tl, who_tl) = impostor_scores(prb, ren), impostor_scores(prb, tl)
     report = {
         "matcher": MATCHER_VERSION, "probe_sets": probes, "rendered_sets": rendered, "template_level": template_level,
         "probes": len(prb), "subjects": n_subjects, "rendered_distractors": len(ren),
@@ -138,7 +169,9 @@ def run(probes: list[str], rendered: list[str], template_level: str, *, json_pat
         "minutiae_mean": {"probes": float(np.mean([len(t) for *_, t in prb])),
                           "rendered": float(np.mean([len(t) for *_, t in ren])),
                           "template_level": float(np.mean([len(t) for *_, t in tl]))},
-        "tail_fmr": TAIL_FMR, **compare_samples(s_ren, s_tl, threshold)}
+        "tail_fmr": TAIL_FMR, **compare_samples(s_ren, s_tl, threshold),
+        "ks_pvalue_subject_permutation": subject_permutation_pvalue(s_ren, who_ren, s_tl, who_tl, permutations),
+        "permutations": permutations}
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=1))
     return report

@@ -101,6 +101,7 @@ def tenprint_run(tmp_path_factory):
 
 def test_tenprint_search_accuracy(tenprint_run):
     r = tenprint_run
+    print(json.dumps({k: v for k, v in r.items() if k != "mated_misses"}))  # shown with pytest -s
     assert r["protocol"] == "ten-print" and r["mated_probes"] == MATED and r["nonmated_probes"] == 2 * MATED
     assert r["gallery_subjects"] == MATED + DISTRACTORS and r["distractor_subjects"] == DISTRACTORS
     # measured on this size: every mated card at rank 1 and a hit; no non-mated card a hit
@@ -109,3 +110,21 @@ def test_tenprint_search_accuracy(tenprint_run):
     assert r["fpir_at_decision"] <= 0.1
     assert r["fnir_at_fpir_0.01"] <= 0.2
     assert r["searches_per_s"] > 0 and r["search_ms_p50"] > 0
+
+
+def test_subject_permutation_pvalue_counts_subjects_not_scores():
+    from benchmarks.template_level_check import subject_permutation_pvalue
+    from scipy.stats import ks_2samp
+
+    rng = np.random.default_rng(3)
+
+    def side(n_subjects, shift):  # 400 scores per subject around a subject's own level
+        level = rng.normal(shift, 1.0, n_subjects)
+        return (np.concatenate([rng.normal(m, 0.3, 400) for m in level]),
+                np.repeat([f"s{i}" for i in range(n_subjects)], 400))
+
+    (a, sa), (b, sb) = side(20, 0.0), side(20, 0.0)
+    assert ks_2samp(a, b).pvalue < 1e-6  # 8,000 scores each look different...
+    assert subject_permutation_pvalue(a, sa, b, sb, permutations=200) > 0.01  # ...20 subjects each do not
+    (c, sc) = side(20, 2.0)
+    assert subject_permutation_pvalue(a, sa, c, sc, permutations=200) < 0.01
