@@ -1,6 +1,7 @@
 """Extraction noise: what minutia extraction does to an impression's true minutiae.
 
-Fitted on rendered impressions, against their ground truth (:func:`fit`); applied to
+Fitted on rendered impressions, against their ground truth (:class:`NoiseFit`,
+:func:`.template_level.fit_on_tenprints`); applied to
 the ground truth of impressions that are never rendered (:func:`noisy_template`,
 used by :mod:`.template_level`).  One model per impression kind (rolled, flat), in
 cells of *pressure* (the press's -1 dry .. +1 wet, :class:`.impression.Press`) and of
@@ -9,11 +10,16 @@ finger touched, contact > 0.6, negative outside it):
 
 - a true minutia is found with the probability of its cell times a factor of the
   distance to its nearest true neighbour (:data:`NEIGHBOUR_EDGES`); found, it moves by
-  Gaussian ``position_sd`` px per axis, turns by Gaussian ``direction_sd`` rad (or by a
-  half turn more, ``flip_share`` of them), keeps its type with ``type_kept``;
+  the extractor's mean offset along its direction (``along_offset``, per type), turns by
+  a half turn (``flip_share`` of them), keeps its type with ``type_kept``;
+- the spread of the extractor's errors (``position_sd`` px per axis, ``direction_sd``
+  rad) is measured and kept, not drawn: drawn independently per minutia it lowers
+  impostor scores, which the extractor's own errors do not (benchmarks/README.md,
+  Template-level subjects);
 - spurious minutiae fall in each cell as a Poisson process of the cell's rate (per px^2),
   uniform over its pixels, along the local ridge orientation (either way, Gaussian
-  ``spurious_direction_sd``), of either type;
+  ``spurious_direction_sd``), of either type, never closer than ``min_distance`` to one
+  kept before them;
 - minutia and template qualities are drawn from the fitted quantiles; the template's
   print area is the contact area above ``mask_level`` grown by ``mask_grow`` px, in blocks.
 
