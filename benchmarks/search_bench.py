@@ -109,6 +109,44 @@ def _rss_bytes() -> int | None:
         return None
 
 
+def open_gallery_store(store_path: str | None, distractor_store: str | None, identities: set[str],
+                       dataset: str, echo, prefix: str):
+    """The benchmark's gallery store: a new folder (temporary unless ``store_path``), started
+    from a copy of ``distractor_store`` when given, whose subjects must not be ``identities``.
+
+    Returns ``(store, path, tmp, distractor_subjects)``; ``tmp`` (a TemporaryDirectory or
+    None) is the caller's to clean up.
+    """
+    tmp = None
+    if store_path is None:
+        tmp = tempfile.TemporaryDirectory(prefix=prefix)
+        store_path = tmp.name
+    if distractor_store:
+        store_path = _copy_store(distractor_store, store_path, echo)
+    store = GalleryStore(store_path, create=True)
+    n_distr = 0
+    if distractor_store:
+        clash = {s.name for s in store.subjects()} & identities
+        if clash:
+            store.close()
+            raise ValueError(f"{len(clash)} identities of {dataset} are already subjects of {distractor_store} "
+                             f"(e.g. {sorted(clash)[0]!r}): distractors must be other people")
+        n_distr = store.subject_count()
+    return store, store_path, tmp, n_distr
+
+
+def sample_probes(mated: list, nonmated: list, max_probes: int | None, seed: int) -> tuple[list, list]:
+    """At most ``max_probes`` of each kind, a seeded sample in their original order."""
+    if max_probes is None:
+        return mated, nonmated
+    rng = np.random.default_rng(seed + 1)
+
+    def pick(xs: list) -> list:
+        return [xs[i] for i in sorted(rng.choice(len(xs), min(max_probes, len(xs)), replace=False))]
+
+    return pick(mated), pick(nonmated)
+
+
 def _copy_store(source: str, into: str, echo) -> str:
     """Copy the store folder ``source`` to a new folder; safe while an ingest writes to it.
 
@@ -162,20 +200,9 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
                 gallery.append(SourceItem(it.path, f"distractor:{Path(distractors).name}:{it.identity}", it.modality,
                                           it.finger_position, it.ppi, it.metadata))
         n_distr = len(seen)
-    tmp = None
-    if store_path is None:
-        tmp = tempfile.TemporaryDirectory(prefix="locard-bench-search-")
-        store_path = tmp.name
-    if distractor_store:
-        store_path = _copy_store(distractor_store, store_path, echo)
-    store = GalleryStore(store_path, create=True)
-    if distractor_store:
-        clash = {s.name for s in store.subjects()} & {it.identity for it in items}
-        if clash:
-            store.close()
-            raise ValueError(f"{len(clash)} identities of {dataset} are already subjects of {distractor_store} "
-                             f"(e.g. {sorted(clash)[0]!r}): distractors must be other people")
-        n_distr += store.subject_count()
+    store, store_path, tmp, n_stored = open_gallery_store(store_path, distractor_store, {it.identity for it in items},
+                                                          dataset, echo, "locard-bench-search-")
+    n_distr += n_stored
     echo(f"ingesting {len(gallery)} gallery images ({n_distr} distractor identities) into {store_path}")
     rep = ingest(gallery, store, workers=workers)
     if factory:  # after the images: an inverted file needs the whole gallery to train on
@@ -183,10 +210,7 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
 
         set_factory(store, modality, factory)
     echo(f"  {rep.added} added, {rep.failed} failed in {rep.seconds:.1f} s ({rep.per_second:.2f}/s, {workers} worker(s))")
-    if max_probes is not None:
-        rng = np.random.default_rng(seed + 1)
-        mated = [mated[i] for i in sorted(rng.choice(len(mated), min(max_probes, len(mated)), replace=False))]
-        nonmated = [nonmated[i] for i in sorted(rng.choice(len(nonmated), min(max_probes, len(nonmated)), replace=False))]
+    mated, nonmated = sample_probes(mated, nonmated, max_probes, seed)
     probes = mated + nonmated
     echo(f"extracting {len(probes)} probes ({len(mated)} mated, {len(nonmated)} non-mated)")
     templates = _probe_templates(probes, workers)

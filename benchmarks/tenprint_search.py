@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import resource
-import tempfile
 import time
 from pathlib import Path
 
@@ -157,7 +156,7 @@ def run(dataset: str, *, distractors: str | None = None, distractor_store: str |
     """
     import faiss
 
-    from .search_bench import _copy_store, fnir_at_fpir
+    from .search_bench import fnir_at_fpir, open_gallery_store, sample_probes
 
     faiss.omp_set_num_threads(1)
     items = scan_source(dataset, "finger")
@@ -172,28 +171,14 @@ def run(dataset: str, *, distractors: str | None = None, distractor_store: str |
         extra = first_cards(d_items, f"distractor:{Path(distractors).name}")
         gallery += extra
         n_distr = len({it.identity for it in extra})
-    tmp = None
-    if store_path is None:
-        tmp = tempfile.TemporaryDirectory(prefix="locard-bench-tenprint-")
-        store_path = tmp.name
-    if distractor_store:
-        store_path = _copy_store(distractor_store, store_path, echo)
-    store = GalleryStore(store_path, create=True)
+    store, store_path, tmp, n_stored = open_gallery_store(store_path, distractor_store, {it.identity for it in items},
+                                                          dataset, echo, "locard-bench-tenprint-")
+    n_distr += n_stored
     try:
-        if distractor_store:
-            clash = {s.name for s in store.subjects()} & {it.identity for it in items}
-            if clash:
-                raise ValueError(f"{len(clash)} subjects of {dataset} are already subjects of {distractor_store} "
-                                 f"(e.g. {sorted(clash)[0]!r}): distractors must be other people")
-            n_distr += store.subject_count()
         echo(f"ingesting {len(gallery)} gallery images ({n_distr} distractor subjects) into {store_path}")
         rep = ingest(gallery, store, workers=workers)
         echo(f"  {rep.added} added, {rep.failed} failed in {rep.seconds:.1f} s ({rep.per_second:.2f}/s)")
-        if max_probes is not None:
-            rng = np.random.default_rng(seed + 1)
-            mated = [mated[i] for i in sorted(rng.choice(len(mated), min(max_probes, len(mated)), replace=False))]
-            nonmated = [nonmated[i] for i in sorted(rng.choice(len(nonmated), min(max_probes, len(nonmated)),
-                                                               replace=False))]
+        mated, nonmated = sample_probes(mated, nonmated, max_probes, seed)
         cards = mated + nonmated
         echo(f"extracting {sum(map(len, cards))} images of {len(cards)} probe cards "
              f"({len(mated)} mated, {len(nonmated)} non-mated)")
