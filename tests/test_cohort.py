@@ -101,4 +101,12 @@ def test_raw_pack_cannot_give_normalised_scores(prints):
 
 def test_spread_is_floored():
     s = stats_from_scores(np.zeros(300), "x")
-    assert s.mean == 0.0 and s.sd == SD_FLOOR
+    assert s.mean == 0.0 and s.sd == pytest.approx(SD_FLOOR, rel=1e-6)
+
+
+def test_a_template_scores_the_same_fresh_and_read_back(prints):
+    a, a2, b = (Template.from_bytes(t.to_bytes(with_cohort=False)) for t in prints)
+    fresh = compare_scores(a, [a2, b])
+    back = [Template.from_bytes(t.to_bytes()) for t in (a, a2, b)]  # statistics now stored
+    assert all(t.cohort is not None for t in back)
+    assert np.array_equal(compare_scores(back[0], back[1:]), fresh)

@@ -114,9 +114,13 @@ def load_cohort(mode: str) -> Cohort:
 
 
 def stats_from_scores(scores: np.ndarray, identifier: str) -> CohortStats:
-    """Mean and floored standard deviation of a template's raw scores against a cohort."""
+    """Mean and floored standard deviation of a template's raw scores against a cohort.
+
+    Rounded to float32, as the template stores them: a template scores the same fresh
+    from extraction and read back from a store.
+    """
     s = np.asarray(scores, np.float64)
-    return CohortStats(identifier, float(s.mean()), float(max(s.std(), SD_FLOOR)))
+    return CohortStats(identifier, float(np.float32(s.mean())), float(np.float32(max(s.std(), SD_FLOOR))))
 
 
 def cohort_stats(t: Template) -> CohortStats:

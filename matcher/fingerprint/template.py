@@ -3,7 +3,7 @@
 Layout of format version 3 (little-endian)::
 
     magic  b"LCFP"                4 bytes
-    version                       u16   (= 2)
+    version                       u16   (= 3)
     width, height                 u16, u16   pixels at 500 ppi
     quality                       u8    0-100
     mask block size               u8    pixels
