@@ -86,9 +86,11 @@ def test_fused_scale_reads_the_calibration_of_the_probe_extraction_mode():
     from indexer.fusion import common_scale
     from matcher.fingerprint.calibration import calibration
 
-    scores = np.array([2.0, 4.0, 6.0])  # cohort-normalised: around the 1 %-0.01 % thresholds
     for mode in ("accurate", "fast"):
+        cal = calibration(mode)
+        scores = np.array([cal.threshold(f) for f in (0.01, 0.001, 0.0001)])
         got = common_scale("finger", scores, SimpleNamespace(extractor=mode))
-        assert np.allclose(got, calibration(mode).log_fmr_score(scores))
-    # the two modes' tables differ, so the choice matters
+        assert np.allclose(got, cal.log_fmr_score(scores)) and np.allclose(got, [2, 3, 4], atol=0.05)
+    # the two modes' scales differ (accurate is cohort-normalised, fast raw), so the choice matters
+    scores = np.array([calibration("fast").threshold(0.001)])
     assert not np.allclose(calibration("fast").log_fmr_score(scores), calibration("accurate").log_fmr_score(scores))

@@ -110,3 +110,18 @@ def test_a_template_scores_the_same_fresh_and_read_back(prints):
     back = [Template.from_bytes(t.to_bytes()) for t in (a, a2, b)]  # statistics now stored
     assert all(t.cohort is not None for t in back)
     assert np.array_equal(compare_scores(back[0], back[1:]), fresh)
+
+
+def test_fast_mode_scores_stay_raw(prints):
+    from matcher.fingerprint.cohort import RAW
+
+    fast = [Template.from_bytes(t.to_bytes(with_cohort=False)) for t in prints]
+    for t in fast:
+        t.extractor = "fast"
+    assert cohort_stats(fast[0]) is RAW and fast[0].cohort is None  # nothing measured or stored
+    raw = raw_scores(fast[0], pack_templates(fast[1:], raw=True))
+    assert np.array_equal(compare_scores(fast[0], fast[1:]), raw)
+    with pytest.raises(ValueError, match="no cohort"):
+        from matcher.fingerprint.cohort import cohort_path
+
+        cohort_path("fast")
