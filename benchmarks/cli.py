@@ -78,7 +78,7 @@ def bench_calibrate_fingerprint(
 @bench_app.command("cohort-fingerprint")
 def bench_cohort_fingerprint(
     dataset: str = typer.Argument(..., metavar="COHORT_SET", help="Folder written by 'locard synth fingerprints' (a seed used for nothing else)."),
-    mode: str = typer.Option("accurate", "--mode", help="Extraction mode: accurate or fast."),
+    mode: str = typer.Option("accurate", "--mode", help="Extraction mode (only accurate is normalised)."),
     size: int = typer.Option(300, "--size", help="Templates in the cohort (one per identity)."),
     out: str = typer.Option(None, "--out", help="Cohort file to write (default: the shipped file of the mode)."),
 ) -> None:
@@ -86,8 +86,11 @@ def bench_cohort_fingerprint(
     from benchmarks import fingerprint_calibration as fc
     from matcher.fingerprint.cohort import cohort_path, write_cohort
 
+    try:
+        path = out or str(cohort_path(mode))
+    except ValueError as exc:  # a mode whose scores stay raw
+        raise typer.BadParameter(str(exc), param_hint="--mode") from None
     templates = fc.build_cohort(dataset, mode, size)
-    path = out or str(cohort_path(mode))
     write_cohort(templates, path)
     typer.echo(f"{len(templates)} templates of {dataset} ({mode}) -> {path}")
 
