@@ -34,8 +34,11 @@ from ..search import DEFAULT_FACE_K, DEFAULT_K_PER_MINUTIA, DEFAULT_SHORTLIST, P
 from ..store import NewSample
 from .config import ClusterConfig, ShardSpec, config_path, new_config, read_config, write_config
 from .merge import face_shortlist, finger_shortlist, merge_candidates, split_key
+from .shard import StaleEpochError
 
 NAMESPACE = "locard"
+#: Times a search is planned again when a shard refused it as planned under an older epoch.
+STALE_RETRIES = 3
 
 
 @lru_cache(maxsize=1)
@@ -129,10 +132,10 @@ class ClusterGallery:
         self._actors: dict[str, object] = {}
 
     # -- configuration and actors --------------------------------------------------------------
-    def refresh_config(self) -> ClusterConfig:
-        """Re-read ``cluster.json`` when another process changed it (a rebalance)."""
+    def refresh_config(self, force: bool = False) -> ClusterConfig:
+        """Re-read ``cluster.json`` when another process changed it (a rebalance), or always with ``force``."""
         m = config_path(self.root).stat().st_mtime_ns
-        if m != self._mtime:
+        if force or m != self._mtime:
             self.config, self._mtime = read_config(self.root), m
         return self.config
 
@@ -152,11 +155,13 @@ class ClusterGallery:
             self._actors[name] = a
         return a
 
-    def _gather(self, refs: dict[str, object], deadline: float, missing: dict[str, str]) -> dict[str, object]:
+    def _gather(self, refs: dict[str, object], deadline: float, missing: dict[str, str],
+                stale: set[str] | None = None) -> dict[str, object]:
         """Results of one call per shard by ``deadline``; failures and latecomers go to ``missing``.
 
         Errors raised by locard code in a shard (a bad probe) are raised here; only the
-        shard's unavailability makes it missing."""
+        shard's unavailability makes it missing, and so does a :class:`StaleEpochError`
+        (its shard also goes to ``stale``)."""
         ray = _ray()
         from ray.exceptions import GetTimeoutError, RayError, RayTaskError
 
@@ -171,7 +176,9 @@ class ClusterGallery:
                 out[name] = ray.get(ref)
             except RayTaskError as exc:
                 cause = exc.as_instanceof_cause()
-                if isinstance(cause, (ProbeError, ClusterError)) or not isinstance(cause, RayError):
+                if isinstance(cause, StaleEpochError) and stale is not None:
+                    stale.add(name)
+                elif isinstance(cause, (ProbeError, ClusterError)) or not isinstance(cause, RayError):
                     raise cause from None
                 missing[name] = f"{type(cause).__name__}: {str(cause)[:200]}"
             except (RayError, GetTimeoutError) as exc:
@@ -298,12 +305,24 @@ class ClusterGallery:
 
         Each result equals what one store holding all the shards' subjects would answer
         (:mod:`indexer.cluster.merge` says where ties may differ), unless a shard is
-        missing: then ``complete`` is False and ``missing`` names it.
+        missing: then ``complete`` is False and ``missing`` names it.  A search that a
+        rebalance overtook (a shard deleted the subjects it moved before this search's
+        phase reached it, :class:`StaleEpochError`) is planned again under the new
+        ``cluster.json``, up to :data:`STALE_RETRIES` times, then answered incomplete.
         """
         if any(not s for s in searches):
             raise ProbeError("a search needs at least one probe sample")
         t0 = time.perf_counter()
-        config = self.refresh_config()
+        for attempt in range(STALE_RETRIES + 1):
+            stale: set[str] = set()
+            results = self._identify_at(self.refresh_config(force=attempt > 0), searches, top, fmr, exclude, t0, stale)
+            if not stale:
+                break
+        return results
+
+    def _identify_at(self, config: ClusterConfig, searches: list[list[Probe]], top: int, fmr: float,
+                     exclude: AbstractSet[str], t0: float, stale: set[str]) -> list[ClusterSearchResult]:
+        """:meth:`identify_batch` planned under ``config``; shards that refuse it as stale go to ``stale``."""
         ring = config.ring()
         slots = {s.name: i for i, s in enumerate(config.shards)}
         names = {i: n for n, i in slots.items()}
@@ -317,8 +336,8 @@ class ClusterGallery:
                                deadline, missing)
             k_face += sum(got.values())
         phase1 = self._gather({s.name: self.actor(s.name).neighbours.remote(
-            searches, self.k_per_minutia, k_face, exclude, ring) for s in config.active if s.name not in missing},
-            deadline, missing)
+            searches, self.k_per_minutia, k_face, exclude, ring, config.epoch)
+            for s in config.active if s.name not in missing}, deadline, missing, stale)
         t1 = time.perf_counter()
         n_finger = sum(n for n, _ in phase1.values())
         phase1 = {name: hits for name, (_, hits) in phase1.items()}
@@ -340,21 +359,23 @@ class ClusterGallery:
                         ids.append(sid)
                         sims.append(sim)
         t2 = time.perf_counter()
-        phase2 = self._gather({n: self.actor(n).identify.remote(searches, given[n], top, fmr, exclude, ring)
-                               for n in phase1}, deadline, missing)
+        phase2 = self._gather({n: self.actor(n).identify.remote(
+            searches, given[n], top, fmr, exclude, ring, config.epoch) for n in phase1}, deadline, missing, stale)
         t3 = time.perf_counter()
-        return [self._merged(q, searches[q], phase2, reranked[q], n_finger, top, fmr, missing,
+        return [self._merged(config, q, searches[q], phase2, reranked[q], n_finger, top, fmr, missing,
                              {"phase1": (t1 - t0) * 1e3, "merge": (t2 - t1) * 1e3, "phase2": (t3 - t2) * 1e3,
                               "total": (time.perf_counter() - t0) * 1e3})
                 for q in range(len(searches))]
 
-    def _merged(self, q: int, probes: list[Probe], phase2: dict[str, list[SearchResult]], reranked: int,
-                n_finger: int, top: int, fmr: float, missing: dict[str, str], timings: dict) -> ClusterSearchResult:
+    def _merged(self, config: ClusterConfig, q: int, probes: list[Probe], phase2: dict[str, list[SearchResult]],
+                reranked: int, n_finger: int, top: int, fmr: float, missing: dict[str, str],
+                timings: dict) -> ClusterSearchResult:
         from ..fusion import expected_fpir
 
         for name, results in phase2.items():
             self._subjects[name] = results[q].gallery_subjects
-        n_subjects = sum(self._subjects.get(s.name, 0) for s in self.config.active)
+        # the search's own config: self.config may be a newer epoch by now (one more shard)
+        n_subjects = sum(self._subjects.get(s.name, 0) for s in config.active)
         merged = merge_candidates([(n, r[q].candidates) for n, r in phase2.items()], top)
         n_fp = sum(p.modality == "finger" for p in probes)
         penetration = {"finger": reranked / (n_finger * n_fp) if n_finger else 0.0} if n_fp else {}

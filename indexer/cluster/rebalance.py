@@ -19,9 +19,12 @@ def add_shard(gallery: ClusterGallery, *, cpus: float | None = None, batch: int 
        shard (consistent hashing: only the new one) and they are copied there.
     3. ``cluster.json`` makes it ``active``: searches and writes use the new ring; an
        old shard hides what it no longer owns, so each subject is seen once.
-    4. Samples that reached an old shard between 2 and 3 are copied too (stored ones are
-       skipped by SHA-256); then the old shards delete the moved subjects (each deletion
-       in that shard's audit log, with the reason).
+    4. The old shards list again what they no longer own (subjects and samples that
+       reached them between 2 and 3) and it is copied too (stored samples are skipped by
+       SHA-256); then they delete it (each deletion in that shard's audit log, with the
+       reason) and from then on refuse searches planned under an older epoch, which the
+       coordinator plans again under the new ring (a search planned before 3 does not
+       look at the new shard, so it must not run on old shards that deleted its subjects).
 
     Searches go on throughout and see every subject exactly once.  Run again after an
     interruption, it finishes the rebalance under way.  Returns what moved.
@@ -40,20 +43,28 @@ def add_shard(gallery: ClusterGallery, *, cpus: float | None = None, batch: int 
     ray = _ray()
     ray.get(gallery.actor(name).info.remote(), timeout=gallery.write_timeout_s)
     old = [s.name for s in config.active]
-    leaving = dict(zip(old, ray.get([gallery.actor(n).names_not_owned.remote(new_ring) for n in old],
-                                    timeout=gallery.write_timeout_s)))
+    leaving = _leaving(gallery, old, new_ring)
     say(f"{sum(map(len, leaving.values()))} subjects move to {name}")
     _copy(gallery, leaving, name, batch)
     activated = tuple(replace(s, state="active") if s.name == name else s for s in gallery.config.shards)
     gallery.save_config(gallery.config.with_changes(activated))
-    say(f"{name} active (epoch {gallery.config.epoch}); deleting the moved subjects from the old shards")
+    epoch = gallery.config.epoch
+    say(f"{name} active (epoch {epoch}); deleting the moved subjects from the old shards")
+    leaving = _leaving(gallery, old, new_ring)  # again: writes routed by the old ring until now
     _copy(gallery, leaving, name, batch)
     actor = {"actor": "locard-cluster", "action": "delete"}
     refs = [(n, gallery.actor(n).delete_subjects.remote(
-        names, f"moved to shard {name} by a rebalance (epoch {gallery.config.epoch})", actor), len(names))
+        names, f"moved to shard {name} by a rebalance (epoch {epoch})", actor, epoch), len(names))
         for n, names in leaving.items() if names]
     gallery.acknowledged(refs)
     return {"shard": name, "epoch": gallery.config.epoch, "moved": {n: len(v) for n, v in leaving.items()}}
+
+def _leaving(gallery: ClusterGallery, old: list[str], new_ring) -> dict[str, list[str]]:
+    """Old shard -> the subjects it stores that ``new_ring`` gives to another shard."""
+    ray = _ray()
+    return dict(zip(old, ray.get([gallery.actor(n).names_not_owned.remote(new_ring) for n in old],
+                                 timeout=gallery.write_timeout_s)))
+
 
 def _copy(gallery: ClusterGallery, leaving: dict[str, list[str]], to: str, batch: int) -> int:
     """Copy subjects from their old shards to ``to`` in batches (acknowledged by ``to``)."""

@@ -22,7 +22,10 @@ holding every subject would give (:mod:`indexer.cluster.merge`):
 During a rebalance a subject may be stored on two shards for a while; each shard is
 told the ring in force and hides the subjects it does not own under it (they take no
 neighbour slot, no shortlist place and are not counted), so searches meanwhile still
-see every subject exactly once.
+see every subject exactly once.  Once a shard has deleted the subjects a rebalance
+moved away, it refuses the phases of searches planned under an older ``cluster.json``
+epoch (:class:`StaleEpochError`): such a search would neither find them here nor look
+for them on their new shard, and the coordinator plans it again under the new epoch.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from ..errors import ClusterError
 from ..faiss_index import FINGER_LABEL_SHIFT, finger_codes, popcounts
 from ..ingest import SourceItem, ingest
 from ..ingest_report import IngestReport
@@ -44,6 +48,13 @@ from .hashring import HashRing
 
 #: A Hamming distance larger than any real one (1536-bit codes): marks an empty neighbour slot.
 NO_DISTANCE = np.iinfo(np.int32).max
+#: ``meta`` row of a shard's store: the epoch below which its searches are refused.
+EPOCH_FLOOR_KEY = "cluster_epoch_floor"
+
+
+class StaleEpochError(ClusterError):
+    """A search phase planned under a ``cluster.json`` epoch older than what this shard
+    already acted on (it deleted subjects that epoch moved away)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,10 @@ class Shard:
         self.searcher = ShardSearcher(self.store, order_free=True)
         self._hidden_key = None
         self._hidden: tuple[frozenset, frozenset, int, int] = (frozenset(), frozenset(), 0, 0)
+        # searches planned under an older epoch are refused (module docstring); kept in the
+        # store's meta table, so that a restarted actor refuses them too
+        row = self.store.con.execute("SELECT value FROM meta WHERE key=?", (EPOCH_FLOOR_KEY,)).fetchone()
+        self.epoch_floor = int(row[0]) if row else 0
         self.started = time.time()
 
     # -- state ---------------------------------------------------------------------------------
@@ -228,8 +243,14 @@ class Shard:
         self._sync()
         return added
 
-    def delete_subjects(self, names: list[str], reason: str, actor: dict) -> int:
-        """Delete subjects (each recorded in the store's audit log, then anchored); samples deleted."""
+    def delete_subjects(self, names: list[str], reason: str, actor: dict, epoch: int | None = None) -> int:
+        """Delete subjects (each recorded in the store's audit log, then anchored); samples deleted.
+
+        With ``epoch`` (a rebalance deleting what that epoch moved away), searches planned
+        under an older epoch are refused from now on (:class:`StaleEpochError`)."""
+        if epoch is not None and epoch > self.epoch_floor:  # before the deletion; one call at a time
+            self.store.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (EPOCH_FLOOR_KEY, str(epoch)))
+            self.epoch_floor = epoch
         n = sum(len(self.store.delete_subject(name, reason=reason, actor=actor)) for name in names)
         if names:
             self.store.audit().anchor()
@@ -237,8 +258,14 @@ class Shard:
         return n
 
     # -- search --------------------------------------------------------------------------------
+    def _check_epoch(self, epoch: int | None) -> None:
+        if epoch is not None and epoch < self.epoch_floor:
+            raise StaleEpochError(f"shard {self.name} deleted subjects moved away at epoch {self.epoch_floor}; "
+                                  f"the search was planned at epoch {epoch}")
+
     def neighbours(self, searches: list[list[Probe]], k_finger: int, k_face: int, exclude: AbstractSet[str],
-                   ring: HashRing | None) -> tuple[int, list[list[FingerNeighbours | FaceNeighbours | None]]]:
+                   ring: HashRing | None, epoch: int | None = None
+                   ) -> tuple[int, list[list[FingerNeighbours | FaceNeighbours | None]]]:
         """Stage 1 of each probe sample of each search, in this shard (phase 1, module docstring).
 
         Parameters
@@ -250,6 +277,8 @@ class Shard:
             Subjects the searches must not see (their hits are marked not eligible).
         ring : HashRing, optional
             The ring in force: subjects owned by another shard are hidden.
+        epoch : int, optional
+            The ``cluster.json`` epoch the search was planned under.
 
         Returns
         -------
@@ -257,7 +286,13 @@ class Shard:
             Finger samples the searches see here (the penetration's denominator).
         neighbours : list (per search) of lists (per probe sample)
             None where this shard has nothing of the sample's modality.
+
+        Raises
+        ------
+        StaleEpochError
+            ``epoch`` is older than a rebalance this shard already deleted subjects for.
         """
+        self._check_epoch(epoch)
         self._sync()
         hidden_names, hidden_ids, hidden_vectors, hidden_faces = self._hidden_sets(ring)
         out = []
@@ -319,9 +354,11 @@ class Shard:
         return sum(faces.get(n, 0) for n in exclude)
 
     def identify(self, searches: list[list[Probe]], given: list[dict[int, object]], top: int, fmr: float,
-                 exclude: AbstractSet[str], ring: HashRing | None) -> list[SearchResult]:
+                 exclude: AbstractSet[str], ring: HashRing | None, epoch: int | None = None) -> list[SearchResult]:
         """Phase 2: :meth:`Searcher.identify` of each search on the shortlist ``given``
-        (per search: probe index -> sample ids, or ``(ids, similarities)`` for faces)."""
+        (per search: probe index -> sample ids, or ``(ids, similarities)`` for faces);
+        :class:`StaleEpochError` as :meth:`neighbours`."""
+        self._check_epoch(epoch)
         self._sync()
         hidden_names = self._hidden_sets(ring)[0]
         out = []
