@@ -12,7 +12,7 @@ score of a pair is the mean of its two z-scores::
     score(a, b) = ((raw - mean_a) / sd_a + (raw - mean_b) / sd_b) / 2
 
 the gallery side (Z-norm) and the probe side (T-norm) at once.  The
-statistics are stored in the template (format 3) by extraction, so a gallery is not
+statistics are stored in the template (format 3) at enrolment, so a gallery is not
 compared with the cohort again when it is loaded; a template whose statistics were
 taken against another cohort or matcher version gets new ones on first use.
 
@@ -26,7 +26,7 @@ The cohort file (``cohort-accurate.lcfc``) is versioned::
 
     magic b"LCFC", format u16 (= 1), count u32, then per template: length u32 + LCFP bytes
 
-Build it with ``locard bench cohort-fingerprint GENERATED_SET --mode MODE``.
+Build it with ``locard bench cohort-fingerprint GENERATED_SET``, then re-calibrate.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ SD_FLOOR = 0.0012
 class Cohort:
     """The shipped impostor cohort of one extraction mode, packed for the 1:N kernel."""
 
-    mode: str
     identifier: str
     """``<matcher version>+<mode>:<first 12 hex digits of the file's SHA-256>``."""
     packed: object
@@ -120,7 +119,7 @@ def load_cohort(mode: str) -> Cohort:
                             f"rebuild it: locard bench cohort-fingerprint GENERATED_SET --mode {mode}") from None
     templates = read_cohort(data)
     ident = f"{MATCHER_VERSION}+{mode}:{hashlib.sha256(data).hexdigest()[:12]}"
-    return Cohort(mode, ident, pack_templates(templates, raw=True), len(templates))
+    return Cohort(ident, pack_templates(templates, raw=True), len(templates))
 
 
 def stats_from_scores(scores: np.ndarray, identifier: str) -> CohortStats:
