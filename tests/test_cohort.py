@@ -11,7 +11,7 @@ from matcher.errors import TemplateError
 from matcher.fingerprint import Template, cohort_stats, compare, extract
 from matcher.fingerprint.cohort import (COHORT_FILES, SD_FLOOR, load_cohort, read_cohort, stats_from_scores,
                                         write_cohort)
-from matcher.fingerprint.comparison import compare_scores, pack_templates, raw_scores
+from matcher.fingerprint.comparison import MATCHER_VERSION, compare_scores, pack_templates, raw_scores
 from matcher.fingerprint.template import CohortStats
 from tests.fingerprint_images import DEFAULT_POINTS, OTHER_POINTS, ridge_image
 
@@ -27,7 +27,7 @@ def prints():
 @pytest.mark.parametrize("mode", sorted(COHORT_FILES))
 def test_shipped_cohorts_load_and_are_impostors_of_each_other(mode):
     c = load_cohort(mode)
-    assert c.size >= 200 and c.identifier.startswith(f"locard-fp-4+{mode}:")
+    assert c.size >= 200 and c.identifier.startswith(f"{MATCHER_VERSION}+{mode}:")
     assert all(t.extractor == mode and t.cohort is None for t in read_cohort(_cohort_bytes(mode)))
 
 

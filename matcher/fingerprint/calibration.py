@@ -43,8 +43,7 @@ def calibration(mode: str = "accurate") -> Calibration:
     if cal.version != expected:
         raise RuntimeError(
             f"matcher/fingerprint/{name} was measured with {cal.version}, this is "
-            f"{expected}: re-measure it with `locard bench fingerprint GENERATED_SET --mode {mode} "
-            f"--save-calibration matcher/fingerprint/{name}`")
+            f"{expected}: re-measure it with `locard bench calibrate-fingerprint GENERATED_SET --mode {mode}`")
     return cal
 
 
