@@ -229,7 +229,7 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
                             + [np.frombuffer(smp.template[-4 * 128:], "<f4") for smp in store.samples("face")])
             real = real if real.shape[1] == 128 else None
         synth_s, vectors, synth_templates = add_synthetic(store, modality, synthetic, model=model, real=real,
-                                                          echo=echo)
+                                                          workers=workers, echo=echo)
         t0 = time.perf_counter()
         idx, action = open_index(store, modality, cache=vectors)
         echo(f"  index: {action}, {idx.ntotal} vectors, {idx.factory} {idx.params} in {time.perf_counter() - t0:.0f} s")
@@ -477,9 +477,26 @@ def synthetic_face_embeddings(n: int, dim: int, rng: np.random.Generator, decay:
     return out
 
 
+def _synthetic_finger(seed_index: tuple[int, int]) -> tuple[bytes, np.ndarray]:
+    """Synthetic finger ``i`` of ``seed``: its stored bytes (cohort statistics measured, as
+    enrolment does) and its index vectors.  One stream per finger, so the set does not depend
+    on how many processes made it."""
+    from indexer.faiss_index import finger_codes
+    from matcher.fingerprint import Template, cohort_stats
+
+    t = synthetic_finger_template(np.random.default_rng(seed_index))
+    cohort_stats(t)  # stored with the template (else measured again at every re-read)
+    blob = t.to_bytes()
+    return blob, finger_codes(Template.from_bytes(blob))  # the stored template's (rounded positions)
+
+
 def add_synthetic(store: GalleryStore, modality: str, n: int, *, seed: int = 12345, model: str = "",
-                  dim: int = 128, real: np.ndarray | None = None, echo=print) -> tuple[float, dict, dict]:
+                  dim: int = 128, real: np.ndarray | None = None, workers: int = 1,
+                  echo=print) -> tuple[float, dict, dict]:
     """Add ``n`` synthetic distractor subjects (one sample each) straight into the store.
+
+    Fingers are made by ``workers`` processes (the cohort statistics, ~30 ms a finger,
+    dominate); SQLite inserts stay in this process.
 
     Returns
     -------
@@ -488,50 +505,56 @@ def add_synthetic(store: GalleryStore, modality: str, n: int, *, seed: int = 123
     vectors : dict
         ``sample id -> index vectors`` (to build the index without recomputing them).
     templates : dict
-        Fingers: ``sample id -> Template`` with its cylinders computed (to warm a searcher).
+        Fingers: ``sample id -> Template`` (to warm a searcher).
     """
-    from indexer.faiss_index import finger_codes
     import hashlib
+    from concurrent.futures import ProcessPoolExecutor
 
     from indexer.store import NewSample
 
-    rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    batch, objs = [], []
     vectors, templates = {}, {}
+    pool = None
     if modality == "face":
         from matcher.face import FaceTemplate
 
-        emb = synthetic_face_embeddings(n, dim, rng, real=real)
-    for i in range(n):
-        if modality == "finger":
-            from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, cohort_stats
+        emb = synthetic_face_embeddings(n, dim, rng=np.random.default_rng(seed), real=real)
+        made = ((FaceTemplate(model, emb[i], 70).to_bytes(), emb[i][None, :]) for i in range(n))
+        version = model
+    else:
+        from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION
 
-            t = synthetic_finger_template(rng)
-            cohort_stats(t)  # stored with the template, as enrolment does (else measured at every re-read)
-            blob = t.to_bytes()
-            version = f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}"
-            from matcher.fingerprint import Template
+        tasks = ((seed, i) for i in range(n))
+        if workers > 1:
+            import multiprocessing
 
-            t = Template.from_bytes(blob)  # what the store holds (rounded positions)
-            objs.append((t, finger_codes(t)))
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            made = pool.map(_synthetic_finger, tasks, chunksize=64)
         else:
-            blob = FaceTemplate(model, emb[i], 70).to_bytes()
-            version = model
-            objs.append((None, emb[i][None, :]))
-        batch.append(NewSample(subject=f"synthetic:{i:07d}", modality=modality, template=blob,
-                               template_version=version, quality=70,
-                               sha256=hashlib.sha256(b"synthetic" + blob).hexdigest(), source="synthetic"))
-        if len(batch) == 5000 or i == n - 1:
-            ids = store.add_samples(batch, encounter_source="synthetic")
-            for sid, (t, v) in zip(ids, objs):
-                if sid is not None:
-                    vectors[sid] = v
-                    if t is not None:
-                        templates[sid] = t
-            batch, objs = [], []
-            if (i + 1) % 50_000 == 0 or i == n - 1:
-                echo(f"  {i + 1} synthetic {modality} samples stored ({time.perf_counter() - t0:.0f} s)")
+            made = map(_synthetic_finger, tasks)
+        version = f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}"
+    batch, objs = [], []
+    try:
+        for i, (blob, vec) in enumerate(made):
+            objs.append((blob, vec))
+            batch.append(NewSample(subject=f"synthetic:{i:07d}", modality=modality, template=blob,
+                                   template_version=version, quality=70,
+                                   sha256=hashlib.sha256(b"synthetic" + blob).hexdigest(), source="synthetic"))
+            if len(batch) == 5000 or i == n - 1:
+                ids = store.add_samples(batch, encounter_source="synthetic")
+                for sid, (b, v) in zip(ids, objs):
+                    if sid is not None:
+                        vectors[sid] = v
+                        if modality == "finger":
+                            from matcher.fingerprint import Template
+
+                            templates[sid] = Template.from_bytes(b)
+                batch, objs = [], []
+                if (i + 1) % 50_000 == 0 or i == n - 1:
+                    echo(f"  {i + 1} synthetic {modality} samples stored ({time.perf_counter() - t0:.0f} s)")
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return time.perf_counter() - t0, vectors, templates
 
 
