@@ -19,7 +19,7 @@ from indexer.faiss_index import (VectorIndex, check_index, default_factory, inde
                                  set_factory)
 from indexer.fusion import expected_fpir, fused_threshold
 from indexer.ingest import SourceItem, ingest, scan_source
-from indexer.search import Probe, Searcher, finger_votes
+from indexer.search import VOTE_POWER, Probe, Searcher, finger_votes
 from indexer.store import GalleryStore, NewSample
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "fingerprints"
@@ -193,7 +193,7 @@ def test_finger_votes_best_per_minutia():
     # normalised by the set bits of both cylinders: a sparse hit weighs less
     sids, votes = finger_votes(np.array([[10, 12]]), np.array([[1, 2]]), np.array([50]), np.array([[10, 60]]))
     got = dict(zip(sids.tolist(), votes.tolist()))
-    assert got[1] == pytest.approx(1 - 10 / 60) and got[2] == pytest.approx(1 - 12 / 110)
+    assert got[1] == pytest.approx((1 - 10 / 60) ** VOTE_POWER) and got[2] == pytest.approx((1 - 12 / 110) ** VOTE_POWER)
     assert sids[0] == 2
 
 
