@@ -12,7 +12,8 @@
    print turned by 180 degrees).
 3. The ``min(nA, nB)`` most similar one-to-one pairs are relaxed: each pair's
    similarity is pulled up by pairs that agree with it geometrically (distances,
-   direction differences and radial angles preserved) and down otherwise.
+   direction differences and radial angles preserved; the distance tolerance grows in
+   proportion beyond ``DIST_SCALE``, as skin stretches) and down otherwise.
 4. The score is the mean relaxed similarity of the ``nP`` pairs whose similarity
    held up best under relaxation; those pairs are the evidence an examiner sees.
 5. It is scaled by ``(min(min(nA, nB), SIZE_REF) / SIZE_REF) ** SIZE_EXPONENT``: when
