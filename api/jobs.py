@@ -164,8 +164,10 @@ class JobRunner:
     """Creates, runs, cancels and reports batch jobs.
 
     ``search`` is a callable ``(bureau, key_id, probe bytes, modality, finger_position, ppi, top, fmr, label)
-    -> (list[CandidateOut], TCN or None)`` run on the runner thread (the service's synchronous search;
-    a probe whose bytes are an ANSI/NIST-ITL transaction is searched as one, all its images fused).
+    -> (list[CandidateOut], TCN or None, threshold)`` run on the runner thread (the service's synchronous
+    search; a probe whose bytes are an ANSI/NIST-ITL transaction is searched as one, all its images fused;
+    ``threshold`` is the decision threshold its hits were judged by, which depends on how many fingers
+    were fused, so it is kept per item).
     """
 
     def __init__(self, db: ApiDatabase, store: Path, search, hidden_from,
@@ -237,10 +239,7 @@ class JobRunner:
         return self.get(bureau, jid)
 
     def results(self, bureau: str, jid: str) -> S.JobResults:
-        from indexer.fusion import fused_threshold
-
         job = self.get(bureau, jid)
-        fmr = json.loads(self.db.query("SELECT params FROM jobs WHERE id=?", (jid,))[0][0])["fmr"]
         hidden = self._hidden_from(bureau)
         items = []
         for idx, label, state, result in self.db.query(
@@ -250,8 +249,10 @@ class JobRunner:
             for r, c in enumerate(cands, 1):
                 c.rank = r
             items.append(S.JobItemOut(index=idx, label=label, state=state, error=res.get("error"), candidates=cands,
-                                      control_number=res.get("control_number")))
-        return S.JobResults(job=job, items=items, threshold=fused_threshold(fmr))
+                                      control_number=res.get("control_number"), threshold=res.get("threshold")))
+        # one job-wide threshold only when every searched item was judged by the same one
+        used = {it.threshold for it in items if it.state == "done"}
+        return S.JobResults(job=job, items=items, threshold=used.pop() if len(used) == 1 else None)
 
     @staticmethod
     def results_csv(results: S.JobResults) -> str:
@@ -306,8 +307,10 @@ class JobRunner:
 
             try:
                 data = read_probe_file(Path(path), self.max_image_bytes)
-                cands, tcn = self._search(bureau, key_id, data, modality, pos, p["ppi"], p["top"], p["fmr"], label)
-                state, result = "done", {"candidates": [c.model_dump() for c in cands], "control_number": tcn}
+                cands, tcn, threshold = self._search(bureau, key_id, data, modality, pos, p["ppi"], p["top"], p["fmr"],
+                                                     label)
+                state, result = "done", {"candidates": [c.model_dump() for c in cands], "control_number": tcn,
+                                         "threshold": threshold}
             except (LocardError, OSError) as exc:
                 state, result = "failed", {"error": f"{type(exc).__name__}: {exc}"}
             col = "done" if state == "done" else "failed"

@@ -345,12 +345,17 @@ class JobItemOut(BaseModel):
     error: str | None = None
     candidates: list[CandidateOut] = []
     control_number: str | None = Field(None, description="TCN (1.009) of a transaction probe")
+    threshold: float | None = Field(None, description=(
+        "Decision threshold on the fused score that this item's hits were judged by, at the job's fmr: it "
+        "depends on how many fingers the probe fused (null for items not searched, or searched before it was kept)"))
 
 
 class JobResults(BaseModel):
     job: JobOut
     items: list[JobItemOut]
-    threshold: float | None = Field(None, description="Decision threshold (-log10 FMR) of the job's fmr")
+    threshold: float | None = Field(None, description=(
+        "The decision threshold every searched item was judged by, when they all share one (e.g. one-finger "
+        "probes: -log10 fmr); null when items fused different numbers of fingers: see each item's threshold"))
 
 
 # -- options of requests whose body is an ANSI/NIST-ITL transaction (api.transactions) ---------------

@@ -28,7 +28,7 @@ from pathlib import Path
 import anyio
 from anyio.to_thread import run_sync
 
-from indexer.fusion import common_scale, expected_fpir, fused_threshold
+from indexer.fusion import common_scale, decision_threshold, expected_fpir
 from indexer.search import Probe, SearchResult
 from indexer.store import NewSample, checkpoint
 from indexer.store_files import delete_subject_and_files, remove_unnamed
@@ -417,9 +417,11 @@ class QueryService:
         return out, result, result.gallery_subjects
 
     def search_for_job(self, bureau: str, key_id: str, data: bytes, modality: str, finger_position: int,
-                       ppi: float, top: int, fmr: float, label: str) -> tuple[list[S.CandidateOut], str | None]:
-        """One batch-job probe, on the job runner's thread: candidates, and the TCN when the probe is
-        a transaction (all its images fused; raises typed locard errors)."""
+                       ppi: float, top: int, fmr: float, label: str
+                       ) -> tuple[list[S.CandidateOut], str | None, float | None]:
+        """One batch-job probe, on the job runner's thread: candidates, the TCN when the probe is
+        a transaction (all its images fused; raises typed locard errors), and the decision threshold
+        its hits were judged by."""
         from indexer.transactions import is_transaction
 
         who = {"key": key_id, "role": "bureau", "bureau": bureau, "action": "search", "batch": True, "label": label,
@@ -443,7 +445,7 @@ class QueryService:
                 f"{k} ({v})" for k, v in result.missing.items()))
         cands = _candidates(result)
         self.audit.append({**who, "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in cands]})
-        return cands, tcn
+        return cands, tcn, result.threshold
 
     def _transaction_probes(self, data: bytes, latent_position: int | None, label: str) -> tuple[list[Probe], str]:
         """The usable probes of a transaction and its TCN (ProbeError, with each record's reason, if none)."""
@@ -540,7 +542,9 @@ class QueryService:
         # scores are always calibrated (a missing calibration raises); no comparison, no decision
         calibrated = bool(comps)
         score = float(sum(c.log_fmr for c in comps))
-        threshold = fused_threshold(fmr, len(comps)) if calibrated else None  # one term per probe image
+        # one term per probe image: not the terms of a search (impressions of one finger are separate
+        # terms, no best-of-n correction), so no measured fused calibration applies - the dependence-free bound
+        threshold = decision_threshold(fmr, 0, len(comps)) if calibrated else None
         request_id = "vrfy_" + secrets.token_hex(8)
         await run_sync(self.audit.append, {
             **_who(caller), "action": "verify", "request_id": request_id, "subject": subject, "probes": [o.image_sha256 for o in outcomes],

@@ -188,5 +188,5 @@ def job_results_answer(request: Request, results: S.JobResults, item: int | None
     if it.state != "done":
         raise Problem(409, f"item {it.index} is {it.state}" + (f": {it.error}" if it.error else ""),
                       type_=TYPE_BASE + "item-not-done")
-    data = search_response(it.candidates, request_tcn=it.control_number, threshold=results.threshold)
+    data = search_response(it.candidates, request_tcn=it.control_number, threshold=it.threshold)
     return Response(data, media_type=media)

@@ -75,6 +75,63 @@ def bench_calibrate_fingerprint(
                + " / ".join(f"{cal.threshold(f):.4f}" for f in (0.01, 0.001, 0.0001)))
 
 
+@bench_app.command("calibrate-tenprint")
+def bench_calibrate_tenprint(
+    subjects: int = typer.Option(300, "--subjects", min=20, help="Template-level ten-print subjects generated (each card searched against all the others)."),
+    seed: int = typer.Option(91, "--seed", help="Seed of the generated subjects (one used for nothing else)."),
+    subsets: int = typer.Option(12, "--subsets", min=1, help="Random sets of k positions per probe card for each k."),
+    out: str = typer.Option(None, "--out", help="Fused calibration JSON to write (default: indexer/tenprint_calibration.json)."),
+    work: str = typer.Option(None, "--work", help="Keep the generated store in this folder (default: a temporary one)."),
+) -> None:
+    """Measure the fused ten-print decision thresholds (per number of finger terms) on generated impostor cards, one core."""
+    import os
+
+    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    from benchmarks import tenprint_calibration as tc
+    from indexer.fusion import fused_threshold
+
+    cal, report, _ = tc.measure(subjects, seed, subsets, work=work, echo=typer.echo)
+    path = out or str(tc.default_output())
+    tc.save(cal, report, path)
+    typer.echo(f"-> {path}")
+    for k, t in sorted(cal.tables.items()):
+        typer.echo(f"  {k:2d} terms: {report[k]['sums']:8d} impostor sums; threshold at FMR 1e-3 "
+                   f"{cal.threshold(1e-3, k) or float('nan'):.2f} (Gamma {fused_threshold(1e-3, k):.2f}, "
+                   f"which passes {report[k]['fmr_at_gamma_0.001']:.2e})")
+
+
+@bench_app.command("check-tenprint-calibration")
+def bench_check_tenprint_calibration(
+    subjects: int = typer.Option(120, "--subjects", min=10, help="Template-level ten-print subjects generated."),
+    seed: int = typer.Option(92, "--seed", help="Seed of the generated subjects (not the calibration's)."),
+    shortlist: int = typer.Option(None, "--shortlist", min=1, help="Samples re-ranked per probe finger (default: the whole gallery)."),
+    uncertain_flat: bool = typer.Option(False, "--uncertain-flat-positions", help="Flag every flat probe impression's position as uncertain (neighbours searched too)."),
+    subsets: int = typer.Option(12, "--subsets", min=1, help="Random sets of k positions per probe card for each k."),
+    json_path: str = typer.Option(None, "--json", help="Write the report as JSON to this file."),
+    work: str = typer.Option(None, "--work", help="Keep the generated store in this folder (default: a temporary one)."),
+) -> None:
+    """Observed FMR of impostor ten-print sums at the Gamma and at the shipped fused thresholds, per number of fingers."""
+    import json
+    import os
+
+    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    from benchmarks import tenprint_calibration as tc
+
+    rep = tc.run_check(subjects, seed, shortlist=shortlist or tc.WHOLE_GALLERY, uncertain_flat=uncertain_flat,
+                       subsets=subsets, work=work, echo=typer.echo)
+    if json_path:
+        from pathlib import Path
+
+        Path(json_path).write_text(json.dumps(rep, indent=1))
+    typer.echo(" k    sums  | passed at FMR 1e-2 / 1e-3: Gamma | Gamma, subjects shuffled | measured")
+    for k, r in rep["terms"].items():
+        cells = [" / ".join("-" if r[w][f]["passed"] is None else str(r[w][f]["passed"]) for f in ("0.01", "0.001"))
+                 for w in ("gamma", "gamma_subjects_shuffled", "measured")]
+        typer.echo(f"{k:>2} {r['sums']:8d} | " + " | ".join(cells))
+
+
 @bench_app.command("cohort-fingerprint")
 def bench_cohort_fingerprint(
     dataset: str = typer.Argument(..., metavar="COHORT_SET", help="Folder written by 'locard synth fingerprints' (a seed used for nothing else)."),

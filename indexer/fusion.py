@@ -4,16 +4,24 @@ Raw scores of different matchers mean different things (a cohort-normalised
 fingerprint score, a face cosine in [-1, 1]).  Each matcher's calibration (its measured
 impostor score distribution, :class:`matcher.calibration.Calibration`) maps a score
 to the false match rate it would have; fusion adds ``-log10 FMR`` over the probe's
-samples (independent evidence multiplies FMRs).  A matcher whose calibration is
-missing, unreadable or measured for another matcher version raises
-:class:`~indexer.errors.CalibrationError`: raw scores on the fused scale would move
-every threshold without anyone noticing.
+terms.  A matcher whose calibration is missing, unreadable or measured for another
+matcher version raises :class:`~indexer.errors.CalibrationError`: raw scores on the
+fused scale would move every threshold without anyone noticing.
+
+A sum of terms is not a sum of independent uniform FMRs (a person's fingers are
+alike, a term is the best of several comparisons): the threshold of a ten-print
+search is read from the fused calibration measured on generated impostor ten-print
+cards (:func:`load_fused_calibration`, ``tenprint_calibration.json``), see
+:func:`decision_threshold`.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 
@@ -107,18 +115,15 @@ def expected_fpir(fmr: float, gallery_size: int) -> float:
 
 
 def fused_threshold(fmr: float, terms: int = 1) -> float:
-    """Fused-score threshold of a decision at per-subject false match rate ``fmr``.
+    """Fused-score threshold at ``fmr`` IF the ``terms`` were independent and each uniform.
 
-    A fused score adds ``-log10 FMR`` over ``terms`` independent comparisons (one per
-    probe finger or face).  Against an impostor each FMR is uniform on (0, 1], so
-    ``-ln FMR`` is exponential and the sum of ``terms`` of them is Gamma(``terms``, 1)
-    (Fisher's method): the threshold is the Gamma's upper ``fmr`` quantile over
-    ``ln 10``.  One term: ``-log10 fmr``; ten fingers at ``fmr`` 1e-3: 9.84, where 3
-    would be reached by 84 % of impostors (ten impostor terms add up to 4.3 on
-    average).  The calibration rounds every FMR up to its grid, a search adds only the
-    subjects' shortlisted samples and a term that is the best of ``n`` comparisons loses
-    ``log10 n`` (:meth:`indexer.search.Searcher.identify`), so the true rate is at most
-    ``fmr``.
+    Against such an impostor each FMR is uniform on (0, 1], so ``-ln FMR`` is
+    exponential and the sum of ``terms`` of them is Gamma(``terms``, 1) (Fisher's
+    method): the threshold is the Gamma's upper ``fmr`` quantile over ``ln 10``.  One
+    term: ``-log10 fmr``; ten at ``fmr`` 1e-3: 9.84.  Ten-print terms are not
+    independent, and this threshold does not hold its FMR on them (benchmarks/README.md,
+    Ten-print search): decisions use :func:`decision_threshold`; this is the model the
+    measured calibration is compared with.
 
     Raises
     ------
@@ -134,3 +139,169 @@ def fused_threshold(fmr: float, terms: int = 1) -> float:
     from scipy.special import gammainccinv
 
     return float(gammainccinv(terms, fmr)) / math.log(10)
+
+
+# -- the fused ten-print calibration -------------------------------------------------------------
+#: Format of ``tenprint_calibration.json``.
+FUSED_CALIBRATION_FORMAT = 1
+FUSED_CALIBRATION_FILE = "tenprint_calibration.json"
+
+
+@dataclass(frozen=True)
+class FusedCalibration:
+    """Measured impostor distribution of fused ten-print scores, per number of finger terms.
+
+    Attributes
+    ----------
+    finger_calibration : str
+        Version of the per-finger calibration the terms went through
+        (:func:`matcher.fingerprint.calibration.calibration_version`, e.g. ``locard-fp-4+accurate``).
+    tables : dict
+        Number of finger terms ``k`` -> :class:`~matcher.calibration.Calibration` of the
+        fused score of ``k`` terms (impostor subject per probe card): FMR <-> threshold.
+    command : str
+        The command that measured it.
+    source : str
+        The data it was measured on.
+    """
+
+    finger_calibration: str
+    tables: dict[int, Calibration]
+    command: str
+    source: str
+
+    def threshold(self, fmr: float, terms: int) -> float | None:
+        """Measured threshold of ``terms`` finger terms at per-subject ``fmr``; None when the table
+        lacks that many terms or does not resolve ``fmr`` (fewer impostor sums than ``1 / fmr``)."""
+        table = self.tables.get(terms)
+        if table is None:
+            return None
+        try:
+            return table.threshold(fmr)
+        except ValueError:
+            return None
+
+    def to_json(self, extra: dict | None = None) -> str:
+        from dataclasses import asdict
+
+        return json.dumps({"format": FUSED_CALIBRATION_FORMAT, "finger_calibration": self.finger_calibration,
+                           "command": self.command, "source": self.source, **(extra or {}),
+                           "tables": {str(k): asdict(c) for k, c in sorted(self.tables.items())}}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "FusedCalibration":
+        d = json.loads(text)
+        if d.get("format") != FUSED_CALIBRATION_FORMAT:
+            raise ValueError(f"fused calibration format {d.get('format')} is not {FUSED_CALIBRATION_FORMAT}")
+        return cls(d["finger_calibration"], {int(k): Calibration(**c) for k, c in d["tables"].items()},
+                   d["command"], d["source"])
+
+
+def load_fused_calibration_text(text: str, expected: str) -> FusedCalibration:
+    """Parse a fused calibration and check it was measured through the per-finger calibration ``expected``.
+
+    Raises
+    ------
+    CalibrationError
+        Unreadable, or measured with another matcher version (the message gives the command).
+    """
+    try:
+        cal = FusedCalibration.from_json(text)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CalibrationError(f"indexer/{FUSED_CALIBRATION_FILE} unusable: {exc}") from exc
+    if cal.finger_calibration != expected:
+        raise CalibrationError(
+            f"indexer/{FUSED_CALIBRATION_FILE} was measured with {cal.finger_calibration}, this is {expected}: "
+            f"re-measure it with `{cal.command}`")
+    return cal
+
+
+@lru_cache(maxsize=None)
+def load_fused_calibration(mode: str | None = None) -> FusedCalibration | None:
+    """The shipped fused ten-print calibration for fingerprint extraction ``mode`` (None: the default).
+
+    Returns None for a mode it was not measured in (the fast mode: its probes get the
+    dependence-free bound of :func:`decision_threshold`).
+
+    Raises
+    ------
+    CalibrationError
+        The file is missing or unreadable, or was measured with another matcher version.
+    """
+    from matcher.fingerprint.calibration import calibration_version
+
+    try:
+        expected = calibration_version(mode or "accurate")
+    except ValueError as exc:
+        raise CalibrationError(str(exc)) from exc
+    try:
+        text = resources.files(__package__).joinpath(FUSED_CALIBRATION_FILE).read_text()
+    except OSError as exc:
+        raise CalibrationError(f"indexer/{FUSED_CALIBRATION_FILE} missing: {exc}") from exc
+    measured_mode = json.loads(text).get("finger_calibration", "").rpartition("+")[2]
+    if measured_mode != (mode or "accurate"):
+        return None
+    return load_fused_calibration_text(text, expected)
+
+
+def dependence_free_threshold(fmr: float, terms: int) -> float:
+    """Threshold that holds ``fmr`` for a sum of ``terms`` terms however they depend on each other.
+
+    A sum reaches ``t`` only if some term reaches ``t / terms``; each term (a calibrated
+    ``-log10 FMR``, less ``log10 n`` for a best of ``n``) does so with probability at most
+    ``10 ** (-t / terms)``, so ``terms * log10(terms / fmr)`` keeps the rate at most
+    ``fmr`` (union bound).  Far above a measured threshold (40 for ten terms at 1e-3):
+    the fallback where nothing was measured, never a guess.
+    """
+    if not 0 < fmr <= 1:
+        raise ValueError(f"fmr must be in (0, 1], got {fmr}")
+    if terms < 1:
+        raise ValueError(f"a fused score has at least one term, got {terms}")
+    return terms * math.log10(terms / fmr)
+
+
+def decision_threshold(fmr: float, finger_terms: int, other_terms: int = 0, mode: str | None = None) -> float:
+    """Decision threshold on a fused score at per-subject false match rate ``fmr``.
+
+    Parameters
+    ----------
+    fmr : float
+        In (0, 1].
+    finger_terms : int
+        Terms that are probe fingers of a known position (all impressions of that
+        position; :func:`indexer.search.fusion_terms`).
+    other_terms : int
+        Every other term: faces, fingers of unknown position.
+    mode : str, optional
+        Extraction mode of the probe fingers (None: the default).
+
+    Returns
+    -------
+    float
+        - one term: ``-log10 fmr``, exact by the matcher's own calibration;
+        - two or more finger terms and nothing else: the fused calibration's measured
+          threshold (:func:`load_fused_calibration`), where it resolves ``fmr``;
+        - otherwise (other terms in the sum, a mode or term count not measured, ``fmr``
+          below what was measured): :func:`dependence_free_threshold`, a bound that holds
+          whatever the dependence between terms.
+
+    Raises
+    ------
+    ValueError
+        ``fmr`` outside (0, 1] or no term.
+    CalibrationError
+        The fused calibration is missing, unreadable or for another matcher version.
+    """
+    terms = finger_terms + other_terms
+    if not 0 < fmr <= 1:
+        raise ValueError(f"fmr must be in (0, 1], got {fmr}")
+    if terms < 1:
+        raise ValueError(f"a fused score has at least one term, got {terms}")
+    if terms == 1:
+        return -math.log10(fmr)
+    if other_terms == 0:
+        cal = load_fused_calibration(mode)
+        measured = None if cal is None else cal.threshold(fmr, finger_terms)
+        if measured is not None:
+            return measured
+    return dependence_free_threshold(fmr, terms)

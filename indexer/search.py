@@ -26,8 +26,8 @@ gallery sample; the scores go to ``-log10 FMR`` through the matcher calibrations
 did not reach the subject's samples, adds nothing.  Gallery and probe finger
 positions (ANSI/NIST codes) must agree when both are known; a probe position flagged
 uncertain also meets the neighbouring fingers of its hand (:mod:`indexer.positions`).
-The decision threshold depends on how many terms were fused
-(:func:`~indexer.fusion.fused_threshold`).
+The decision threshold depends on how many terms were fused: for ten-print probes it is
+measured on generated impostor cards (:func:`~indexer.fusion.decision_threshold`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import numpy as np
 
 from .errors import ProbeError
 from .faiss_index import VectorIndex, build_index, catch_up, finger_codes, index_path, open_index, popcounts
-from .fusion import common_scale, expected_fpir, fused_threshold, load_calibration
+from .fusion import calibration_mode, common_scale, decision_threshold, expected_fpir, load_calibration
 from .positions import comparable_positions
 from .store import GalleryStore
 
@@ -176,8 +176,8 @@ class SearchResult:
         calibration raises :class:`~indexer.errors.CalibrationError`); kept for readers
         of the result format.
     threshold : float or None
-        Decision threshold on the fused score, at ``fmr`` per subject, for the number
-        of terms this probe fused (:func:`~indexer.fusion.fused_threshold`).
+        Decision threshold on the fused score, at ``fmr`` per subject, for the terms this
+        probe fused (:func:`probe_threshold`).
     fmr : float
     expected_fpir : float or None
         False positive identification rate to expect at that threshold for this gallery.
@@ -576,14 +576,58 @@ class Searcher:
 
         if isinstance(probes, Probe):
             probes = [probes]
-        if not probes:
-            raise ProbeError("a search needs at least one probe sample")
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
-        # per subject: per fusion term (a known finger position, or one probe sample),
-        # best (log_fmr, raw, sample id, position, template, probe index)
-        terms = {p_i: (("finger", p.finger_position) if p.modality == "finger" and p.finger_position else p_i)
-                 for p_i, p in enumerate(probes)}
+        scored = self.subject_terms(probes, exclude, timings)
+        best = scored.terms
+        ranked = sorted(best.items(), key=lambda kv: (-sum(v.log_fmr for v in kv[1].values()),
+                                                       -sum(v.raw for v in kv[1].values())))[:top]
+        threshold = probe_threshold(self.fmr, probes)
+        candidates = []
+        for subj, per in ranked:
+            ev = []
+            for term in sorted(per.values(), key=lambda v: v.probe):
+                p_i = term.probe
+                pairs = compare(probes[p_i].template, term.template).pairs if term.template is not None else None
+                ev.append(Evidence(p_i, term.sample_id, probes[p_i].modality, term.finger_position, term.raw,
+                                   term.log_fmr, pairs))
+            score = sum(e.log_fmr for e in ev)
+            candidates.append(Candidate(scored.names[subj], subj, score, sum(e.score for e in ev), ev,
+                                        None if threshold is None else bool(score >= threshold)))
+        timings["total"] = (time.perf_counter() - t_start) * 1e3
+        n_f = self.n_samples.get("finger", 0)
+        penetration = {}
+        if scored.finger_probes:
+            penetration["finger"] = scored.reranked / (n_f * scored.finger_probes) if n_f else 0.0
+        n_subjects = self.n_subjects
+        if exclude:
+            by_name = self._samples_by_name()
+            n_subjects -= sum(1 for n in exclude if any(n in c for c in by_name.values()))
+        return SearchResult(candidates, n_subjects, penetration, True, threshold, self.fmr,
+                            expected_fpir(self.fmr, n_subjects), timings)
+
+    def subject_terms(self, probes: list[Probe], exclude: AbstractSet[str] = frozenset(),
+                      timings: dict | None = None) -> "SubjectTerms":
+        """Every fusion term of every subject the probe reached: the scoring step of :meth:`identify`.
+
+        Each probe sample is searched (fingers: shortlist and re-rank; faces: the index);
+        per subject and fusion term (:func:`fusion_terms`) the best comparison is kept, its
+        score on the common scale less ``log10 n`` for the best of ``n`` comparisons, floored
+        at 0.  :meth:`identify` ranks these; the fused ten-print calibration
+        (:mod:`benchmarks.tenprint_calibration`) measures their impostor sums through this
+        same method.
+
+        Raises
+        ------
+        ProbeError
+            No probe sample, or one of an unknown modality.
+        CalibrationError
+            A probe modality's matcher has no usable calibration.
+        """
+        if not probes:
+            raise ProbeError("a search needs at least one probe sample")
+        timings = {} if timings is None else timings
+        terms = fusion_terms(probes)
         best: dict[int, dict[object, tuple]] = {}
         compared: Counter = Counter()  # (subject, term) -> comparisons behind that term's best
         names: dict[int, str] = {}
@@ -615,32 +659,85 @@ class Searcher:
                 if cur is None or (c, r) > cur[:2]:
                     per[terms[p_i]] = (float(c), float(r), sid, pos, t, p_i)
         # the best of n comparisons is n times as likely to reach a score by chance (Bonferroni):
-        # the term's -log10 FMR loses log10 n, so that the fused threshold holds its FMR
-        best = {subj: {term: (max(v[0] - math.log10(compared[subj, term]), 0.0), *v[1:]) for term, v in per.items()}
-                for subj, per in best.items()}
-        ranked = sorted(best.items(), key=lambda kv: (-sum(v[0] for v in kv[1].values()),
-                                                       -sum(v[1] for v in kv[1].values())))[:top]
-        threshold = fused_threshold(self.fmr, len(set(terms.values())))
-        candidates = []
-        for subj, per in ranked:
-            ev = []
-            for c, r, sid, pos, t, p_i in sorted(per.values(), key=lambda v: v[5]):
-                pairs = compare(probes[p_i].template, t).pairs if t is not None else None
-                ev.append(Evidence(p_i, sid, probes[p_i].modality, pos, r, c, pairs))
-            score = sum(e.log_fmr for e in ev)
-            candidates.append(Candidate(names[subj], subj, score, sum(e.score for e in ev), ev,
-                                        None if threshold is None else bool(score >= threshold)))
-        timings["total"] = (time.perf_counter() - t_start) * 1e3
-        n_f = self.n_samples.get("finger", 0)
-        penetration = {}
-        if n_finger_probes:
-            penetration["finger"] = reranked / (n_f * n_finger_probes) if n_f else 0.0
-        n_subjects = self.n_subjects
-        if exclude:
-            by_name = self._samples_by_name()
-            n_subjects -= sum(1 for n in exclude if any(n in c for c in by_name.values()))
-        return SearchResult(candidates, n_subjects, penetration, True, threshold, self.fmr,
-                            expected_fpir(self.fmr, n_subjects), timings)
+        # the term's -log10 FMR loses log10 n
+        fused = {subj: {term: TermScore(max(c - math.log10(compared[subj, term]), 0.0), r, sid, pos, t, p_i,
+                                        compared[subj, term])
+                        for term, (c, r, sid, pos, t, p_i) in per.items()}
+                 for subj, per in best.items()}
+        return SubjectTerms(fused, names, len(set(terms.values())), reranked, n_finger_probes)
+
+
+def probe_threshold(fmr: float, probes: list[Probe]) -> float:
+    """Decision threshold of a search with ``probes`` at per-subject ``fmr``
+    (:func:`~indexer.fusion.decision_threshold` of its fusion terms): the fused ten-print
+    calibration's when every term is a finger of a known position and all were extracted
+    in one mode, else the dependence-free bound (one term: ``-log10 fmr``)."""
+    terms = set(fusion_terms(probes).values())
+    fingers = sum(isinstance(t, tuple) for t in terms)
+    modes = {calibration_mode("finger", p.template) for p in probes if p.modality == "finger"}
+    if len(modes) > 1:  # fingers of two extraction modes: not what was measured
+        return decision_threshold(fmr, 0, len(terms))
+    return decision_threshold(fmr, fingers, len(terms) - fingers, next(iter(modes), None))
+
+
+def fusion_terms(probes: list[Probe]) -> dict[int, object]:
+    """Probe index -> its fusion term: the probe samples of one known finger position are one
+    term (one finger), every other sample (unknown position, face) a term of its own."""
+    return {p_i: (("finger", p.finger_position) if p.modality == "finger" and p.finger_position else p_i)
+            for p_i, p in enumerate(probes)}
+
+
+@dataclass(frozen=True)
+class TermScore:
+    """One fusion term of one subject: its best comparison.
+
+    Attributes
+    ----------
+    log_fmr : float
+        ``-log10 FMR`` of the best score, less ``log10 comparisons``, floored at 0.
+    raw : float
+        The best raw score.
+    sample_id, finger_position : int
+        Of the gallery sample.
+    template : object or None
+        The gallery template (fingers), for the paired minutiae.
+    probe : int
+        Index of the probe sample.
+    comparisons : int
+        Comparisons of the term's probe samples with the subject's samples behind the best.
+    """
+
+    log_fmr: float
+    raw: float
+    sample_id: int
+    finger_position: int
+    template: object
+    probe: int
+    comparisons: int
+
+
+@dataclass(frozen=True)
+class SubjectTerms:
+    """What :meth:`Searcher.subject_terms` returns.
+
+    Attributes
+    ----------
+    terms : dict
+        Subject id -> fusion term -> :class:`TermScore` (terms that did not reach the subject are absent).
+    names : dict
+        Subject id -> name.
+    n_terms : int
+        Fusion terms of the probe (what the decision threshold depends on).
+    reranked : int
+        Finger samples scored by the 1:1 comparator, over all probe fingers.
+    finger_probes : int
+    """
+
+    terms: dict[int, dict[object, TermScore]]
+    names: dict[int, str]
+    n_terms: int
+    reranked: int
+    finger_probes: int
 
 
 def probe_from_image(data: bytes, modality: str, *, finger_position: int = 0, ppi: float = 500.0,
@@ -666,5 +763,5 @@ def probe_from_image(data: bytes, modality: str, *, finger_position: int = 0, pp
     raise ProbeError(f"unknown modality {modality!r} (finger or face)")
 
 
-__all__ = ["Candidate", "Evidence", "Probe", "SearchResult", "Searcher", "finger_votes", "probe_from_image",
-           "load_calibration"]
+__all__ = ["Candidate", "Evidence", "Probe", "SearchResult", "Searcher", "SubjectTerms", "TermScore", "finger_votes",
+           "fusion_terms", "probe_from_image", "probe_threshold", "load_calibration"]

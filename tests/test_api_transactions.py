@@ -148,6 +148,13 @@ def test_batch_jobs_of_transactions(world):
     assert (a["control_number"], a["candidates"][0]["subject"]) == ("JOB-A", alice)
     assert (b["control_number"], b["candidates"][0]["subject"]) == ("JOB-B", bob)
     assert junk["state"] == "failed" and "record 3 (Type-14, IDC 1)" in junk["error"]
+    # each item reports the threshold its hits were judged by: two fingers fused are not one
+    from indexer.fusion import decision_threshold
+
+    assert a["threshold"] == pytest.approx(3.0) and junk["threshold"] is None
+    assert b["threshold"] == pytest.approx(decision_threshold(1e-3, 2)) != pytest.approx(3.0)
+    assert res["threshold"] is None  # the items differ
+    assert all(c["hit"] == (c["score"] >= b["threshold"]) for c in b["candidates"])
     r = world.client.get(f"/v1/jobs/{job['id']}/results", headers=world.h(Accept=TX), params={"item": 1})
     assert r.status_code == 200 and r.headers["content-type"] == TX
     tx = read_transaction(r.content)

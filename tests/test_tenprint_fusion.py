@@ -1,6 +1,6 @@
 """Ten-print fusion: like positions only, one term per finger (the best of its comparisons, less
-log10 of their number), neighbours for uncertain positions, and a decision threshold that holds its
-FMR whatever the number of fingers fused."""
+log10 of their number), neighbours for uncertain positions; the Gamma model of a sum of independent
+terms (what the measured fused calibration replaces, tests/test_tenprint_calibration.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks.search_bench import synthetic_finger_template
-from indexer.fusion import fused_threshold
+from indexer.fusion import decision_threshold, fused_threshold
 from indexer.positions import comparable_positions, neighbours
 from indexer.search import Probe, Searcher
 from indexer.store import GalleryStore, NewSample
@@ -76,8 +76,8 @@ def test_a_subject_matching_on_three_fingers_is_found_and_missing_fingers_cost_n
     # the three matching fingers alone give the same mated terms: the others add, never subtract
     alone = s.identify(probes[:3], top=1).candidates[0]
     assert alone.subject == "s07" and best.score >= alone.score - 1e-9
-    assert r.threshold == pytest.approx(fused_threshold(s.fmr, 10))
-    assert alone.hit and alone.score >= fused_threshold(s.fmr, 3)
+    assert r.threshold == pytest.approx(decision_threshold(s.fmr, 10))  # the measured ten-finger threshold
+    assert alone.hit and alone.score >= decision_threshold(s.fmr, 3)
 
 
 def test_positions_must_agree_unless_uncertain(gallery):
