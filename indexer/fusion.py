@@ -106,8 +106,8 @@ def expected_fpir(fmr: float, gallery_size: int) -> float:
 
     A non-mated search compares against ``gallery_size`` subjects; with independent
     comparisons ``FPIR = 1 - (1 - fmr)^N``.  ``fmr`` is per subject, whatever the
-    number of probe samples fused, when the threshold is :func:`fused_threshold` of
-    that number.
+    number of probe samples fused, when the threshold is :func:`decision_threshold` of
+    those terms.
     """
     if gallery_size <= 0:
         return 0.0
