@@ -86,6 +86,9 @@ def test_probe_threshold_counts_fingers_and_modes():
     unknown = Probe("finger", synthetic_finger_template(rng), 0)
     assert probe_threshold(1e-3, fingers + [unknown]) == pytest.approx(dependence_free_threshold(1e-3, 4))
     assert probe_threshold(1e-3, fingers[:1]) == pytest.approx(3.0)
+    # an uncertain position (neighbours searched too) was not what the table measured: the bound
+    slap = Probe("finger", synthetic_finger_template(rng), 2, position_uncertain=True)
+    assert probe_threshold(1e-3, fingers + [slap]) == pytest.approx(dependence_free_threshold(1e-3, 3))
 
 
 def test_a_fused_calibration_round_trips(tmp_path):
