@@ -114,6 +114,15 @@ def expected_fpir(fmr: float, gallery_size: int) -> float:
     return float(-math.expm1(gallery_size * math.log1p(-min(max(fmr, 0.0), 1.0 - 1e-16))))
 
 
+def _one_term(fmr: float, terms: int) -> bool:
+    """Whether a fused score of ``terms`` terms is a single term; ValueError on a bad ``fmr`` or no term."""
+    if not 0 < fmr <= 1:
+        raise ValueError(f"fmr must be in (0, 1], got {fmr}")
+    if terms < 1:
+        raise ValueError(f"a fused score has at least one term, got {terms}")
+    return terms == 1
+
+
 def fused_threshold(fmr: float, terms: int = 1) -> float:
     """Fused-score threshold at ``fmr`` IF the ``terms`` were independent and each uniform.
 
@@ -130,11 +139,7 @@ def fused_threshold(fmr: float, terms: int = 1) -> float:
     ValueError
         ``fmr`` outside (0, 1] or ``terms`` < 1.
     """
-    if not 0 < fmr <= 1:
-        raise ValueError(f"fmr must be in (0, 1], got {fmr}")
-    if terms < 1:
-        raise ValueError(f"a fused score has at least one term, got {terms}")
-    if terms == 1:
+    if _one_term(fmr, terms):
         return -math.log10(fmr)
     from scipy.special import gammainccinv
 
@@ -293,11 +298,7 @@ def decision_threshold(fmr: float, finger_terms: int, other_terms: int = 0, mode
         The fused calibration is missing, unreadable or for another matcher version.
     """
     terms = finger_terms + other_terms
-    if not 0 < fmr <= 1:
-        raise ValueError(f"fmr must be in (0, 1], got {fmr}")
-    if terms < 1:
-        raise ValueError(f"a fused score has at least one term, got {terms}")
-    if terms == 1:
+    if _one_term(fmr, terms):
         return -math.log10(fmr)
     if other_terms == 0:
         cal = load_fused_calibration(mode)
