@@ -20,6 +20,14 @@ def demo(
     raise typer.Exit(run_demo(store=store))
 
 
+def _one_core() -> None:
+    """Pin the numerical libraries to one thread before anything heavy is imported (timings are CPU of one core)."""
+    import os
+
+    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
 @bench_app.command("fingerprint")
 def bench_fingerprint(
     datasets: list[str] = typer.Argument(..., metavar="DATASET...", help="Folder(s) with images and labels.csv (file, identity, ppi)."),
@@ -41,11 +49,7 @@ def bench_fingerprint(
 
     Every genuine and every impostor pair is compared once; see benchmarks/README.md.
     """
-    import os
-
-    # One core: pin the numerical libraries before anything heavy is imported.
-    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+    _one_core()
     from benchmarks import fingerprint_bench as fb
 
     fb.limit_threads()
@@ -84,10 +88,7 @@ def bench_calibrate_tenprint(
     work: str = typer.Option(None, "--work", help="Keep the generated store in this folder (default: a temporary one)."),
 ) -> None:
     """Measure the fused ten-print decision thresholds (per number of finger terms) on generated impostor cards, one core."""
-    import os
-
-    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+    _one_core()
     from benchmarks import tenprint_calibration as tc
     from indexer.fusion import fused_threshold
 
@@ -113,10 +114,7 @@ def bench_check_tenprint_calibration(
 ) -> None:
     """Observed FMR of impostor ten-print sums at the Gamma and at the shipped fused thresholds, per number of fingers."""
     import json
-    import os
-
-    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+    _one_core()
     from benchmarks import tenprint_calibration as tc
 
     rep = tc.run_check(subjects, seed, shortlist=shortlist or tc.WHOLE_GALLERY, uncertain_flat=uncertain_flat,
