@@ -72,6 +72,10 @@ CUT_2 = MU_2 + np.log(1e5) / -TAU_2
 CUT_3 = MU_3 + np.log(1e5) / -TAU_3
 
 _MIN_COS = float(np.cos(MAX_DIRECTION_DIFF))
+# the relaxation's pre-cuts on cosines, 1e-4 rad wide of CUT_2 and CUT_3 (far more than
+# the float32 rounding of the exact tests), so they never drop a pair the exact tests keep
+_COS_CUT_2 = float(np.cos(CUT_2 + 1e-4))
+_COS_CUT_3 = float(np.cos(CUT_3 + 1e-4))
 _MATCHABLE_CELLS = int(MIN_MATCHABLE * _IN_DISC.sum() * ND)
 
 
@@ -114,12 +118,25 @@ def _z(v, mu, tau):
 
 
 @njit(cache=True)
+def _valid_counts(valid, full):
+    """Valid cells of each cylinder that is not full (0 for full ones: not needed)."""
+    out = np.zeros(len(full), np.int64)
+    for i in range(len(full)):
+        if not full[i]:
+            for w in range(valid.shape[1]):
+                out[i] += _popcount(valid[i, w])
+    return out
+
+
+@njit(cache=True)
 def _local_similarities(bits_a, valid_a, use_a, full_a, ones_a, ua, bits_b, valid_b, use_b, full_b, ones_b, ub,
                         min_common, min_cos):
     """``ua``, ``ub``: (n, 2) unit direction vectors; pairs with cos(angle) < min_cos are skipped."""
     na, nw = bits_a.shape
     nb = bits_b.shape[0]
     sim = np.zeros((na, nb))
+    valid_count_a = _valid_counts(valid_a, full_a)
+    valid_count_b = _valid_counts(valid_b, full_b)
     for i in range(na):
         if not use_a[i]:
             continue
@@ -132,6 +149,31 @@ def _local_similarities(bits_a, valid_a, use_a, full_a, ones_a, ua, bits_b, vali
                 for w in range(nw):
                     px += _popcount(bits_a[i, w] ^ bits_b[j, w])
                 den = np.sqrt(ones_a[i]) + np.sqrt(ones_b[j])
+                if den > 0:
+                    sim[i, j] = 1.0 - np.sqrt(px) / den
+                continue
+            if full_a[i] or full_b[j]:
+                # one disc wholly valid: the common cells are the other's valid cells, where
+                # its bits are all of its bits (set bits are valid): two popcounts a word
+                if full_a[i]:
+                    common, pb_ = valid_count_b[j], ones_b[j]
+                    pa_ = 0
+                    px = 0
+                    for w in range(nw):
+                        x = bits_a[i, w] & valid_b[j, w]
+                        pa_ += _popcount(x)
+                        px += _popcount(x ^ bits_b[j, w])
+                else:
+                    common, pa_ = valid_count_a[i], ones_a[i]
+                    pb_ = 0
+                    px = 0
+                    for w in range(nw):
+                        y = bits_b[j, w] & valid_a[i, w]
+                        pb_ += _popcount(y)
+                        px += _popcount(bits_a[i, w] ^ y)
+                if common < min_common:
+                    continue
+                den = np.sqrt(pa_) + np.sqrt(pb_)
                 if den > 0:
                     sim[i, j] = 1.0 - np.sqrt(px) / den
                 continue
@@ -287,25 +329,41 @@ def _relax(sim, pa_xyt, pb_xyt, n_p):
         best_v[i] = -1.0  # row i is paired
     n_r = k
     if n_r < 2:
-        return 0.0, pa[:0], pb[:0], lam0[:0]
+        return 0.0, np.zeros((0, 2), np.int64), lam0[:0]
     pa, pb, lam0 = pa[:n_r], pb[:n_r], lam0[:n_r]
     xa, ya = pa_xyt[pa, 0], pa_xyt[pa, 1]  # the paired minutiae's positions, contiguous
     xb, yb = pb_xyt[pb, 0], pb_xyt[pb, 1]
     dist_a = np.empty(n_r, np.float32)
     dist_b = np.empty(n_r, np.float32)
     rho = np.zeros((n_r, n_r))
+    # each pair's rotation from a to b (cos, sin), for cheap pre-cuts of d2 and d3 (below)
+    turn = np.empty((n_r, 2))
+    for r in range(n_r):
+        turn[r, 0] = np.cos(pa_xyt[pa[r], 2] - pb_xyt[pb[r], 2])
+        turn[r, 1] = np.sin(pa_xyt[pa[r], 2] - pb_xyt[pb[r], 2])
     for r in range(n_r):
         i1, j1 = pa[r], pb[r]
         _distances_from(xa, ya, r, dist_a)
         _distances_from(xb, yb, r, dist_b)
+        turn_c, turn_s = turn[r, 0], turn[r, 1]
         for s in range(r + 1, n_r):
             i2, j2 = pa[s], pb[s]
             # each factor is a falling sigmoid: skip the exps once one is negligible
             d1 = abs(dist_a[s] - dist_b[s]) / max(1.0, (dist_a[s] + dist_b[s]) / (2 * DIST_SCALE))
             if d1 > CUT_1:
                 continue
+            # d2 is the difference of the two pairs' rotations: when its cosine says it is
+            # clearly above CUT_2, skip the exact (float32, wrapped) test
+            if turn_c * turn[s, 0] + turn_s * turn[s, 1] < _COS_CUT_2:
+                continue
             d2 = abs(_wrap(_direction_difference(pa_xyt, i1, i2) - _direction_difference(pb_xyt, j1, j2)))
             if d2 > CUT_2:
+                continue
+            # d3 is the angle between a's vector r -> s and b's turned by pair r's rotation:
+            # when its cosine says it is clearly above CUT_3, skip the two arctan2s
+            bx, by = xb[s] - xb[r], yb[s] - yb[r]
+            dot = (xa[s] - xa[r]) * (turn_c * bx - turn_s * by) + (ya[s] - ya[r]) * (turn_s * bx + turn_c * by)
+            if dot < _COS_CUT_3 * dist_a[s] * dist_b[s]:
                 continue
             d3 = abs(_wrap(_radial_angle(pa_xyt, i1, i2) - _radial_angle(pb_xyt, j1, j2)))
             if d3 > CUT_3:
@@ -326,7 +384,10 @@ def _relax(sim, pa_xyt, pb_xyt, n_p):
     sel = np.argsort(-eff)[: min(n_p, n_r)]
     score = lam[sel].sum() / n_p
     keep = sel[np.argsort(-lam[sel])]
-    return score, pa[keep], pb[keep], lam[keep]
+    pairs = np.empty((len(keep), 2), np.int64)
+    pairs[:, 0] = pa[keep]
+    pairs[:, 1] = pb[keep]
+    return score, pairs, lam[keep]
 
 
 @njit(cache=True)
@@ -339,8 +400,8 @@ def _compare(bits_a, valid_a, use_a, full_a, ones_a, ua, xyt_a,
     m = min(len(ua), len(ub))
     z = 1.0 / (1.0 + np.exp(-TAU_P * (m - MU_P)))
     n_p = int(MIN_NP + np.round(z * (MAX_NP - MIN_NP)))
-    score, pa, pb, lam = _relax(sim, xyt_a, xyt_b, n_p)
-    return score * (min(m, SIZE_REF) / SIZE_REF) ** SIZE_EXPONENT, pa, pb, lam
+    score, pairs, lam = _relax(sim, xyt_a, xyt_b, n_p)
+    return score * (min(m, SIZE_REF) / SIZE_REF) ** SIZE_EXPONENT, pairs, lam
 
 
 def prepare(t: Template):
@@ -372,8 +433,8 @@ def compare(a: Template, b: Template) -> Comparison:
     sa, sb = cohort_stats(a), cohort_stats(b)
     if len(a) < 2 or len(b) < 2:
         return Comparison(float(normalise(0.0, sa, sb.mean, sb.sd)), np.zeros((0, 2), np.int64), np.zeros(0))
-    raw, pa, pb, lam = _compare(*prepare(a), *prepare(b), _MATCHABLE_CELLS, _MIN_COS)
-    return Comparison(float(normalise(raw, sa, sb.mean, sb.sd)), np.stack([pa, pb], 1), lam)
+    raw, pairs, lam = _compare(*prepare(a), *prepare(b), _MATCHABLE_CELLS, _MIN_COS)
+    return Comparison(float(normalise(raw, sa, sb.mean, sb.sd)), pairs, lam)
 
 
 @dataclass(frozen=True)
