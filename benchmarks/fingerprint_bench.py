@@ -20,15 +20,17 @@ Protocol
 * Speed is CPU time on one core: ``OMP_NUM_THREADS``, ``NUMBA_NUM_THREADS`` and
   friends are set to 1 and ``cv2.setNumThreads(1)`` before the matchers load, and
   each call is timed with :func:`time.process_time` (CPU seconds of the process,
-  so other programs on the machine do not inflate it).  ``extract_ms_median`` is
+  so other programs' time is not counted; they can still slow it, see below).  ``extract_ms_median`` is
   the median over successful extractions (for locard including the cylinders and
   pair geometry the comparator needs, computed once per template at enrolment); ``compare_per_s`` is
-  comparisons per CPU second, one ``compare(a, b)`` call per pair, timed over the same
-  ``TIMED_PAIRS`` pairs (a fixed random sample of the enrolled pairs: the same pairs for
-  systems that enrol the same images) ``TIMING_REPEATS`` times, the fastest pass kept (as :mod:`timeit` advises: on a
-  shared machine other programs still inflate a process's CPU time, through the caches and
-  the core's other hardware thread, never deflate it); ``compare_per_s_one_pass`` is the
-  scoring pass's own rate (all pairs, once).
+  comparisons per CPU second, one ``compare(a, b)`` call per pair, measured after every
+  system has scored its pairs, in ``TIMING_ROUNDS`` rounds: in each, every system compares
+  enrolled pairs (a fixed random order of them) for ``TIMING_WINDOW_S`` CPU seconds, one
+  system after the other, and its rate is the median of its rounds.  Taking turns puts every
+  system under the same conditions: on a shared machine other programs slow a process's
+  CPU time too (caches, memory bus, the host's other guests), by up to 2 x here over seconds, so
+  rates taken minutes apart do not make a fair ratio.  ``compare_per_s_one_pass`` is the
+  scoring pass's own rate (all pairs, once; for a peer read from the cache, the only one).
   For locard, ``compare_per_s_1n`` also times the 1:N re-ranking path (every
   template searched against all enrolled templates with ``compare_scores``), which
   is what a search pays per candidate.
@@ -369,6 +371,8 @@ class SystemResult:
     genuine: "Any"
     impostor: "Any"
     report: dict[str, Any]
+    enrolment: Enrolment | None = None
+    """The templates, when this run made them (not for a peer read from the cache)."""
 
 
 def _is_peer(system: Any) -> bool:
@@ -462,29 +466,35 @@ def score_pairs(system: Any, enrolment: Enrolment, pairs: "Any",
     return scores, total, n
 
 
-#: Pairs and passes behind ``compare_per_s`` (see the module docstring).
-TIMED_PAIRS, TIMING_REPEATS = 500, 3
+#: Rounds and CPU seconds per system and round behind ``compare_per_s`` (module docstring).
+TIMING_ROUNDS, TIMING_WINDOW_S = 5, 0.25
 
 
-def compare_rate(system: Any, enrolment: Enrolment, pairs: "Any") -> float | None:
-    """Comparisons per CPU second: the fastest of ``TIMING_REPEATS`` passes over a fixed
-    sample of ``TIMED_PAIRS`` pairs whose two images enrolled."""
+def interleaved_rates(timed: list[tuple[Any, Enrolment]], pairs: "Any") -> list[float | None]:
+    """Comparisons per CPU second of each ``(system, enrolment)``, the systems taking turns
+    (see the module docstring); None for a system with no enrolled pair."""
     import numpy as np
 
-    ok = np.asarray(enrolment.ok)
     pairs = np.asarray(pairs)
-    usable = pairs[ok[pairs[:, 0]] & ok[pairs[:, 1]]] if len(pairs) else pairs
-    if not len(usable):
-        return None
-    sample = usable[np.random.default_rng(0).permutation(len(usable))[:TIMED_PAIRS]]
-    tpl = enrolment.templates
-    best = float("inf")
-    for _ in range(TIMING_REPEATS):
-        t0 = time.process_time()
-        for i, j in sample:
-            system.compare(tpl[i], tpl[j])
-        best = min(best, time.process_time() - t0)
-    return len(sample) / best if best > 0 else None
+    orders = []
+    for _, enr in timed:
+        ok = np.asarray(enr.ok)
+        usable = pairs[ok[pairs[:, 0]] & ok[pairs[:, 1]]] if len(pairs) else pairs
+        orders.append(usable[np.random.default_rng(0).permutation(len(usable))])
+    rounds: list[list[float]] = [[] for _ in timed]
+    for _ in range(TIMING_ROUNDS):
+        for k, ((system, enr), order) in enumerate(zip(timed, orders)):
+            if not len(order):
+                continue
+            tpl, n, t0 = enr.templates, 0, time.process_time()
+            while True:
+                i, j = order[n % len(order)]
+                system.compare(tpl[i], tpl[j])
+                n += 1
+                if n % 8 == 0 and time.process_time() - t0 >= TIMING_WINDOW_S:
+                    break
+            rounds[k].append(n / (time.process_time() - t0))
+    return [float(np.median(r)) if r else None for r in rounds]
 
 
 def fill_failed(genuine: "Any", impostor: "Any") -> tuple["Any", "Any", float]:
@@ -495,6 +505,10 @@ def fill_failed(genuine: "Any", impostor: "Any") -> tuple["Any", "Any", float]:
     real = both[~np.isnan(both)]
     fail = float(min(0.0, real.min())) if len(real) else 0.0
     return np.where(np.isnan(genuine), fail, genuine), np.where(np.isnan(impostor), fail, impostor), fail
+
+
+def _ppis(dataset: Any) -> list[float]:
+    return [float(s.ppi) if s.ppi else 500.0 for s in dataset.samples]
 
 
 def _run_key(system: Any, shas: list[str], ppis: list[float]) -> str:
@@ -519,7 +533,7 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
     from benchmarks.datasets import all_pairs
     from benchmarks.metrics import verification_report
 
-    ppis = [float(s.ppi) if s.ppi else 500.0 for s in dataset.samples]
+    ppis = _ppis(dataset)
     names = [str(s.path.relative_to(dataset.root)) for s in dataset.samples]
     labels = dataset.identity_codes()
     gen_idx, imp_idx = all_pairs(labels)
@@ -530,8 +544,9 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
     if cached is not None:
         ok, extract_s, failures = cached["ok"], cached["extract_s"], cached["failures"]
         g_raw, i_raw, cmp_s, n_cmp = cached["genuine"], cached["impostor"], cached["compare_s"], cached["n_compared"]
-        rate = cached.get("compare_per_s")  # absent from caches written before it was timed apart
+        rate = cached.get("compare_per_s")  # the rate timed in turns when the run was made
         from_cache = True
+        enr = None
         rate_1n = None
     else:
         cb = (lambda d, t: progress(f"{system.name}: extract", d, t)) if progress else None
@@ -539,7 +554,7 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
         cb = (lambda d, t: progress(f"{system.name}: compare", d, t)) if progress else None
         both = np.concatenate([gen_idx, imp_idx])
         scores, cmp_s, n_cmp = score_pairs(system, enr, both, cb)
-        rate = compare_rate(system, enr, both)
+        rate = None  # bench_dataset times it again, in turns
         g_raw, i_raw = scores[: len(gen_idx)], scores[len(gen_idx):]
         ok, extract_s, failures = enr.ok, enr.extract_s, enr.failures
         from_cache = False
@@ -552,7 +567,7 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
         if cache is not None and _is_peer(system):
             cache.put_run(system.name, run_key, {
                 "ok": ok, "extract_s": extract_s, "failures": failures, "genuine": g_raw,
-                "impostor": i_raw, "compare_s": cmp_s, "n_compared": n_cmp, "compare_per_s": rate,
+                "impostor": i_raw, "compare_s": cmp_s, "n_compared": n_cmp,
             })
     genuine, impostor, fail_score = fill_failed(np.asarray(g_raw), np.asarray(i_raw))
     report: dict[str, Any] = {
@@ -579,7 +594,7 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
     report["cached"] = from_cache
     if diagnosis is not None:
         report["diagnosis"] = diagnosis
-    return SystemResult(system.name, system.label, genuine, impostor, report)
+    return SystemResult(system.name, system.label, genuine, impostor, report, enr)
 
 
 def bench_dataset(path: str | Path, systems: list[Any], cache: BenchCache | None = None,
@@ -592,6 +607,8 @@ def bench_dataset(path: str | Path, systems: list[Any], cache: BenchCache | None
     locard's matcher (``is_peer = False``) fills the top-level keys; cross-feeds
     (:class:`CrossFeedSystem`) go under ``cross_feed`` and every peer under ``peers``.
     """
+    import numpy as np
+
     from benchmarks.datasets import all_pairs, load_dataset
 
     ds = load_dataset(path)
@@ -611,8 +628,17 @@ def bench_dataset(path: str | Path, systems: list[Any], cache: BenchCache | None
     results: list[SystemResult] = []
     peers: dict[str, Any] = {}
     for system in systems:
-        r = run_system(system, ds, images, shas, cache, memo, progress, diagnose)
-        results.append(r)
+        results.append(run_system(system, ds, images, shas, cache, memo, progress, diagnose))
+    timed = [(system, r) for system, r in zip(systems, results) if r.enrolment is not None]
+    both = np.concatenate([gen_idx, imp_idx])
+    for (system, r), rate in zip(timed, interleaved_rates([(s, r.enrolment) for s, r in timed], both)):
+        if rate is not None:
+            r.report["compare_per_s"] = rate
+            if cache is not None and _is_peer(system):  # a cached run reports the same rate
+                key = _run_key(system, shas, _ppis(ds))
+                cache.put_run(system.name, key, {**cache.get_run(system.name, key), "compare_per_s": rate})
+        r.enrolment = None  # the templates are not needed any more
+    for system, r in zip(systems, results):
         if getattr(system, "block", None) == "cross_feed":
             out.setdefault("cross_feed", {})[system.name] = r.report
         elif not _is_peer(system):
