@@ -25,7 +25,7 @@ Protocol
   pair geometry the comparator needs, computed once per template at enrolment); ``compare_per_s`` is
   comparisons per CPU second, one ``compare(a, b)`` call per pair, measured after every
   system has scored its pairs, in ``TIMING_ROUNDS`` rounds: in each, every system compares
-  enrolled pairs (a fixed random order of them) for ``TIMING_WINDOW_S`` CPU seconds, one
+  enrolled pairs (on through a fixed random order of them) for ``TIMING_WINDOW_S`` CPU seconds, one
   system after the other, and its rate is the median of its rounds.  Taking turns puts every
   system under the same conditions: on a shared machine other programs slow a process's
   CPU time too (caches, memory bus, the host's other guests), by up to 2 x here over seconds, so
@@ -482,18 +482,20 @@ def interleaved_rates(timed: list[tuple[Any, Enrolment]], pairs: "Any") -> list[
         usable = pairs[ok[pairs[:, 0]] & ok[pairs[:, 1]]] if len(pairs) else pairs
         orders.append(usable[np.random.default_rng(0).permutation(len(usable))])
     rounds: list[list[float]] = [[] for _ in timed]
+    done = [0] * len(timed)  # each round goes on where the system's last one stopped
     for _ in range(TIMING_ROUNDS):
         for k, ((system, enr), order) in enumerate(zip(timed, orders)):
             if not len(order):
                 continue
             tpl, n, t0 = enr.templates, 0, time.process_time()
             while True:
-                i, j = order[n % len(order)]
+                i, j = order[(done[k] + n) % len(order)]
                 system.compare(tpl[i], tpl[j])
                 n += 1
                 if n % 8 == 0 and time.process_time() - t0 >= TIMING_WINDOW_S:
                     break
             rounds[k].append(n / (time.process_time() - t0))
+            done[k] += n
     return [float(np.median(r)) if r else None for r in rounds]
 
 
