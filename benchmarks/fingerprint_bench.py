@@ -23,14 +23,18 @@ Protocol
   so other programs' time is not counted; they can still slow it, see below).  ``extract_ms_median`` is
   the median over successful extractions (for locard including the cylinders and
   pair geometry the comparator needs, computed once per template at enrolment); ``compare_per_s`` is
-  comparisons per CPU second, one ``compare(a, b)`` call per pair, measured after every
-  system has scored its pairs, in ``TIMING_ROUNDS`` rounds: in each, every system compares
-  enrolled pairs (on through a fixed random order of them) for ``TIMING_WINDOW_S`` CPU seconds, one
-  system after the other, and its rate is the median of its rounds.  Taking turns puts every
-  system under the same conditions: on a shared machine other programs slow a process's
-  CPU time too (caches, memory bus, the host's other guests), by up to 2 x here over seconds, so
-  rates taken minutes apart do not make a fair ratio.  ``compare_per_s_one_pass`` is the
-  scoring pass's own rate (all pairs, once; for a peer read from the cache, the only one).
+  comparisons per CPU second, one ``compare(a, b)`` call per pair.  Both are measured after
+  every system has enrolled and scored, with the systems taking turns: ``TIMING_ROUNDS``
+  rounds, in each every system extracts images for ``EXTRACT_WINDOW_S`` CPU seconds, then
+  (a second set of rounds) compares pairs for ``COMPARE_WINDOW_S``, going on through a fixed
+  random order of the images and pairs it enrolled; ``extract_ms_median`` is the median
+  of every timed extraction, ``compare_per_s`` the median of the rounds' rates.  Taking
+  turns puts every system under the same conditions: on a shared machine other programs
+  slow a process's CPU time too (caches, memory bus, the host's other guests), by up to
+  2 x here over seconds, so figures taken minutes apart do not make a fair ratio.
+  ``extract_ms_median_one_pass`` and ``compare_per_s_one_pass`` are the enrolment's and the
+  scoring pass's own (every image, every pair, once; for a peer read from the cache, the
+  only ones unless its cached run was timed in turns).
   For locard, ``compare_per_s_1n`` also times the 1:N re-ranking path (every
   template searched against all enrolled templates with ``compare_scores``), which
   is what a search pays per candidate.
@@ -466,37 +470,60 @@ def score_pairs(system: Any, enrolment: Enrolment, pairs: "Any",
     return scores, total, n
 
 
-#: Rounds and CPU seconds per system and round behind ``compare_per_s`` (module docstring).
-TIMING_ROUNDS, TIMING_WINDOW_S = 5, 0.25
+#: Rounds, and CPU seconds per system and round, of the timing in turns (module docstring).
+TIMING_ROUNDS, COMPARE_WINDOW_S, EXTRACT_WINDOW_S = 5, 0.25, 2.0
 
 
-def interleaved_rates(timed: list[tuple[Any, Enrolment]], pairs: "Any") -> list[float | None]:
-    """Comparisons per CPU second of each ``(system, enrolment)``, the systems taking turns
-    (see the module docstring); None for a system with no enrolled pair."""
+def take_turns(jobs: list[Callable[[int], Any]], window: float) -> list[list[list[float]]]:
+    """Call each job on 0, 1, 2, ... in turns: ``TIMING_ROUNDS`` rounds, in each every job
+    for ``window`` CPU seconds (at least once), going on where its last round stopped.
+
+    Returns, per job and round, the CPU seconds of each call.
+    """
+    times: list[list[list[float]]] = [[] for _ in jobs]
+    done = [0] * len(jobs)
+    for _ in range(TIMING_ROUNDS):
+        for k, job in enumerate(jobs):
+            got: list[float] = []
+            spent = 0.0
+            while not got or spent < window:
+                t0 = time.process_time()
+                job(done[k] + len(got))
+                got.append(time.process_time() - t0)
+                spent += got[-1]
+            times[k].append(got)
+            done[k] += len(got)
+    return times
+
+
+def timed_in_turns(timed: list[tuple[Any, Enrolment]], images: list[bytes], ppis: list[float],
+                   pairs: "Any") -> list[dict[str, float]]:
+    """``compare_per_s`` and ``extract_ms_median`` of each ``(system, enrolment)``, the systems
+    taking turns (module docstring) on what each enrolled: a fixed random order of its
+    enrolled images and of the pairs of those."""
     import numpy as np
 
     pairs = np.asarray(pairs)
-    orders = []
-    for _, enr in timed:
+    extract_jobs, compare_jobs = [], []
+    for system, enr in timed:
         ok = np.asarray(enr.ok)
-        usable = pairs[ok[pairs[:, 0]] & ok[pairs[:, 1]]] if len(pairs) else pairs
-        orders.append(usable[np.random.default_rng(0).permutation(len(usable))])
-    rounds: list[list[float]] = [[] for _ in timed]
-    done = [0] * len(timed)  # each round goes on where the system's last one stopped
-    for _ in range(TIMING_ROUNDS):
-        for k, ((system, enr), order) in enumerate(zip(timed, orders)):
-            if not len(order):
-                continue
-            tpl, n, t0 = enr.templates, 0, time.process_time()
-            while True:
-                i, j = order[(done[k] + n) % len(order)]
-                system.compare(tpl[i], tpl[j])
-                n += 1
-                if n % 8 == 0 and time.process_time() - t0 >= TIMING_WINDOW_S:
-                    break
-            rounds[k].append(n / (time.process_time() - t0))
-            done[k] += n
-    return [float(np.median(r)) if r else None for r in rounds]
+        rng = np.random.default_rng(0)
+        imgs = rng.permutation(np.flatnonzero(ok))
+        usable = rng.permutation(pairs[ok[pairs[:, 0]] & ok[pairs[:, 1]]]) if len(pairs) else pairs
+        extract_jobs.append(lambda n, s=system, o=imgs: s.extract(images[o[n % len(o)]], ppis[o[n % len(o)]]))
+        compare_jobs.append(lambda n, s=system, o=usable, t=enr.templates:
+                            s.compare(t[o[n % len(o)][0]], t[o[n % len(o)][1]]))
+    has = [bool(np.asarray(enr.ok).sum() >= 2) for _, enr in timed]  # one pair at least
+    if not any(has) or TIMING_ROUNDS < 1:
+        return [{} for _ in timed]
+    keep = [k for k in range(len(timed)) if has[k]]
+    ext = take_turns([extract_jobs[k] for k in keep], EXTRACT_WINDOW_S)
+    cmp_ = take_turns([compare_jobs[k] for k in keep], COMPARE_WINDOW_S)
+    out: list[dict[str, float]] = [{} for _ in timed]
+    for e, c, k in zip(ext, cmp_, keep):
+        out[k] = {"extract_ms_median": float(np.median(np.concatenate(e)) * 1000),
+                  "compare_per_s": float(np.median([len(r) / sum(r) for r in c if sum(r) > 0]))}
+    return out
 
 
 def fill_failed(genuine: "Any", impostor: "Any") -> tuple["Any", "Any", float]:
@@ -546,7 +573,7 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
     if cached is not None:
         ok, extract_s, failures = cached["ok"], cached["extract_s"], cached["failures"]
         g_raw, i_raw, cmp_s, n_cmp = cached["genuine"], cached["impostor"], cached["compare_s"], cached["n_compared"]
-        rate = cached.get("compare_per_s")  # the rate timed in turns when the run was made
+        speed = cached.get("speed", {})  # timed in turns when the run was made
         from_cache = True
         enr = None
         rate_1n = None
@@ -556,7 +583,7 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
         cb = (lambda d, t: progress(f"{system.name}: compare", d, t)) if progress else None
         both = np.concatenate([gen_idx, imp_idx])
         scores, cmp_s, n_cmp = score_pairs(system, enr, both, cb)
-        rate = None  # bench_dataset times it again, in turns
+        speed = {}  # bench_dataset times it again, in turns
         g_raw, i_raw = scores[: len(gen_idx)], scores[len(gen_idx):]
         ok, extract_s, failures = enr.ok, enr.extract_s, enr.failures
         from_cache = False
@@ -586,10 +613,12 @@ def run_system(system: Any, dataset: Any, images: list[bytes], shas: list[str],
         "failed_pair_score": fail_score,
     }
     report.update(verification_report(genuine, impostor))
-    report["extract_ms_median"] = float(np.median(extract_s) * 1000) if len(extract_s) else None
+    report["extract_ms_median_one_pass"] = float(np.median(extract_s) * 1000) if len(extract_s) else None
     report["extract_ms_mean"] = float(np.mean(extract_s) * 1000) if len(extract_s) else None
     report["compare_per_s_one_pass"] = float(n_cmp / cmp_s) if cmp_s > 0 else None
-    report["compare_per_s"] = rate if rate is not None else report["compare_per_s_one_pass"]
+    # the figures timed in turns replace these (bench_dataset); kept where there are none
+    report["extract_ms_median"] = speed.get("extract_ms_median", report["extract_ms_median_one_pass"])
+    report["compare_per_s"] = speed.get("compare_per_s", report["compare_per_s_one_pass"])
     if rate_1n is not None:
         # the 1:N re-ranking path: one probe against every enrolled template, in one call
         report["compare_per_s_1n"] = rate_1n
@@ -633,12 +662,12 @@ def bench_dataset(path: str | Path, systems: list[Any], cache: BenchCache | None
         results.append(run_system(system, ds, images, shas, cache, memo, progress, diagnose))
     timed = [(system, r) for system, r in zip(systems, results) if r.enrolment is not None]
     both = np.concatenate([gen_idx, imp_idx])
-    for (system, r), rate in zip(timed, interleaved_rates([(s, r.enrolment) for s, r in timed], both)):
-        if rate is not None:
-            r.report["compare_per_s"] = rate
-            if cache is not None and _is_peer(system):  # a cached run reports the same rate
-                key = _run_key(system, shas, _ppis(ds))
-                cache.put_run(system.name, key, {**cache.get_run(system.name, key), "compare_per_s": rate})
+    for (system, r), speed in zip(timed, timed_in_turns([(s, r.enrolment) for s, r in timed], images,
+                                                        _ppis(ds), both)):
+        r.report.update(speed)
+        if speed and cache is not None and _is_peer(system):  # a cached run reports the same
+            key = _run_key(system, shas, _ppis(ds))
+            cache.put_run(system.name, key, {**cache.get_run(system.name, key), "speed": speed})
         r.enrolment = None  # the templates are not needed any more
     for system, r in zip(systems, results):
         if getattr(system, "block", None) == "cross_feed":

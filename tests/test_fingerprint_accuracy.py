@@ -24,9 +24,10 @@ FTE_CEILING_DB1 = 0  # images of DB1_B that may fail to enrol
 
 @pytest.mark.skipif(not (DB1 / "labels.csv").is_file(),
                     reason=f"real data absent: {DB1} (../shared/data is not on this machine)")
-def test_locard_fingerprint_eer_ceiling_fvc2002_db1():
+def test_locard_fingerprint_eer_ceiling_fvc2002_db1(monkeypatch):
     from benchmarks import fingerprint_bench as fb
 
+    monkeypatch.setattr(fb, "TIMING_ROUNDS", 0)  # accuracy only: no timing in turns
     fb.limit_threads()
     system = fb.LocardSystem()
     rep = fb.bench_dataset(DB1, [system])
@@ -45,9 +46,10 @@ NBIS_EER = {"fvc2002_db1_b": 0.0448, "fvc2002_db2_b": 0.0260, "fvc2002_db3_b": 0
 
 @pytest.mark.skipif(not all((d / "labels.csv").is_file() for d in FVC2002),
                     reason=f"real data absent: FVC2002 DB1_B-DB4_B under {DATA}")
-def test_locard_beats_nbis_on_every_fvc2002_set_and_the_mean_bar():
+def test_locard_beats_nbis_on_every_fvc2002_set_and_the_mean_bar(monkeypatch):
     from benchmarks import fingerprint_bench as fb
 
+    monkeypatch.setattr(fb, "TIMING_ROUNDS", 0)
     fb.limit_threads()
     system = fb.LocardSystem()
     reports = [fb.bench_dataset(d, [system]) for d in FVC2002]
