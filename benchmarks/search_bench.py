@@ -236,7 +236,7 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         vectors.clear()
     from indexer.search import DEFAULT_SHORTLIST
 
-    from indexer.search import DEFAULT_K_PER_MINUTIA
+    from indexer.votes import DEFAULT_K_PER_MINUTIA
 
     searcher = Searcher(store, shortlist=shortlist or DEFAULT_SHORTLIST,
                         k_per_minutia=k_per_minutia or DEFAULT_K_PER_MINUTIA)

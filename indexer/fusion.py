@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from functools import lru_cache
 from importlib import resources
 
@@ -28,6 +29,9 @@ import numpy as np
 from matcher.calibration import Calibration
 
 from .errors import CalibrationError
+
+if TYPE_CHECKING:  # the probe type only; search imports this module
+    from .search import Probe
 
 
 def calibration_mode(modality: str, template: object | None) -> str | None:
@@ -274,7 +278,7 @@ def decision_threshold(fmr: float, finger_terms: int, other_terms: int = 0, mode
         In (0, 1].
     finger_terms : int
         Terms that are probe fingers of a known position (all impressions of that
-        position; :func:`indexer.search.fusion_terms`).
+        position; :func:`fusion_terms`).
     other_terms : int
         Every other term: faces, fingers of unknown position.
     mode : str, optional
@@ -306,3 +310,80 @@ def decision_threshold(fmr: float, finger_terms: int, other_terms: int = 0, mode
         if measured is not None:
             return measured
     return dependence_free_threshold(fmr, terms)
+
+
+def probe_threshold(fmr: float, probes: list[Probe]) -> float:
+    """Decision threshold of a search with ``probes`` at per-subject ``fmr``
+    (:func:`~indexer.fusion.decision_threshold` of its fusion terms): the fused ten-print
+    calibration's when every term is a finger of a known, certain position and all were
+    extracted in one mode, else the dependence-free bound (one term: ``-log10 fmr``).  A
+    position flagged uncertain (neighbours searched too) is not what the table was measured
+    on: with every flat impression uncertain it passed 1.2-2 x its FMR (benchmarks/README.md)."""
+    by_term = fusion_terms(probes)
+    terms = set(by_term.values())
+    uncertain = {by_term[i] for i, p in enumerate(probes) if p.position_uncertain}
+    fingers = sum(isinstance(t, tuple) and t not in uncertain for t in terms)
+    modes = {calibration_mode("finger", p.template) for p in probes if p.modality == "finger"}
+    if len(modes) > 1:  # fingers of two extraction modes: not what was measured
+        return decision_threshold(fmr, 0, len(terms))
+    return decision_threshold(fmr, fingers, len(terms) - fingers, next(iter(modes), None))
+
+
+def fusion_terms(probes: list[Probe]) -> dict[int, object]:
+    """Probe index -> its fusion term: the probe samples of one known finger position are one
+    term (one finger), every other sample (unknown position, face) a term of its own."""
+    return {p_i: (("finger", p.finger_position) if p.modality == "finger" and p.finger_position else p_i)
+            for p_i, p in enumerate(probes)}
+
+
+@dataclass(frozen=True)
+class TermScore:
+    """One fusion term of one subject: its best comparison.
+
+    Attributes
+    ----------
+    log_fmr : float
+        ``-log10 FMR`` of the best score, less ``log10 comparisons``, floored at 0.
+    raw : float
+        The best raw score.
+    sample_id, finger_position : int
+        Of the gallery sample.
+    template : object or None
+        The gallery template (fingers), for the paired minutiae.
+    probe : int
+        Index of the probe sample.
+    comparisons : int
+        Comparisons of the term's probe samples with the subject's samples behind the best.
+    """
+
+    log_fmr: float
+    raw: float
+    sample_id: int
+    finger_position: int
+    template: object
+    probe: int
+    comparisons: int
+
+
+@dataclass(frozen=True)
+class SubjectTerms:
+    """What :meth:`indexer.search.Searcher.subject_terms` returns.
+
+    Attributes
+    ----------
+    terms : dict
+        Subject id -> fusion term -> :class:`TermScore` (terms that did not reach the subject are absent).
+    names : dict
+        Subject id -> name.
+    n_terms : int
+        Fusion terms of the probe (what the decision threshold depends on).
+    reranked : int
+        Finger samples scored by the 1:1 comparator, over all probe fingers.
+    finger_probes : int
+    """
+
+    terms: dict[int, dict[object, TermScore]]
+    names: dict[int, str]
+    n_terms: int
+    reranked: int
+    finger_probes: int

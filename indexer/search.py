@@ -8,7 +8,7 @@ Fingerprints, two stages:
    votes for its sample with the binary-MCC similarity ``1 - d / (|a| + |b|)`` (``d``
    the Hamming distance, ``|a|``, ``|b|`` the set bits of the two codes; the index
    label carries ``|b|``); a sample keeps only its best vote per probe minutia, and the
-   votes are summed.  The ``shortlist`` samples with the most votes go on.
+   votes are summed (:mod:`indexer.votes`).  The ``shortlist`` samples with the most votes go on.
 2. **Re-rank** -- the 1:1 comparator scores the probe against each shortlisted
    template (:func:`matcher.fingerprint.comparison.compare_scores`); the paired
    minutiae are computed for the candidates returned.  Prepared gallery templates
@@ -43,17 +43,12 @@ import numpy as np
 
 from .errors import ProbeError
 from .faiss_index import VectorIndex, build_index, catch_up, finger_codes, index_path, open_index, popcounts
-from .fusion import calibration_mode, common_scale, decision_threshold, expected_fpir, load_calibration
+from .fusion import SubjectTerms, TermScore, common_scale, expected_fpir, fusion_terms, probe_threshold
 from .positions import comparable_positions
 from .store import GalleryStore
+from .votes import DEFAULT_K_PER_MINUTIA, finger_votes, order_free_neighbours
 
 DEFAULT_SHORTLIST = 200
-#: Gallery cylinders a probe cylinder votes for.  With VOTE_POWER, 64 -> 256 left 9 instead of
-#: 17 of 1,500 mated probes' mates out of a 200-sample shortlist (generated seed 2, 500 fingers).
-DEFAULT_K_PER_MINUTIA = 256
-#: Stage-1 votes are the MCC-style similarity to this power: a close hit outweighs many loose
-#: ones, which grow in number with k and the gallery (same test: 13 -> 9 at k = 256).
-VOTE_POWER = 4
 DEFAULT_FACE_K = 100
 #: Memory the re-ranking cache may hold per enrolled finger: decoded gallery templates with
 #: the comparator's prepared arrays (~20 kB for 42 minutiae), least recently used evicted
@@ -177,7 +172,7 @@ class SearchResult:
         of the result format.
     threshold : float or None
         Decision threshold on the fused score, at ``fmr`` per subject, for the terms this
-        probe fused (:func:`probe_threshold`).
+        probe fused (:func:`~indexer.fusion.probe_threshold`).
     fmr : float
     expected_fpir : float or None
         False positive identification rate to expect at that threshold for this gallery.
@@ -202,92 +197,6 @@ class SearchResult:
                 "threshold": self.threshold, "expected_fpir": self.expected_fpir,
                 "penetration": self.penetration, "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
                 "candidates": [c.as_dict() for c in self.candidates]}
-
-
-def finger_votes(distances: np.ndarray, ids: np.ndarray, probe_popcounts: np.ndarray | None = None,
-                 gallery_popcounts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Stage-1 votes per sample from the k-NN lists of the probe's cylinders.
-
-    Parameters
-    ----------
-    distances : (m, k) int
-        Hamming distances, bits, each row ascending.
-    ids : (m, k) int64
-        Sample ids (-1 = none).
-    probe_popcounts : (m,) int, optional
-        Set bits of each probe cylinder.
-    gallery_popcounts : (m, k) int, optional
-        Set bits of each hit.  With both, a hit weighs its MCC-style similarity
-        ``1 - d / (|a| + |b|)`` (a sparse cylinder is near everything in raw Hamming
-        distance; normalising stops sparse distractors from collecting votes) to the
-        power :data:`VOTE_POWER`.
-        Without, ``1 - d / d_k`` (``d_k``: the row's k-th distance).
-
-    Returns
-    -------
-    sample_ids, votes : arrays, votes descending
-        A sample keeps its best vote per probe cylinder; votes are summed over cylinders.
-    """
-    m, k = ids.shape
-    if m == 0 or k == 0:
-        return np.zeros(0, np.int64), np.zeros(0)
-    d = distances.astype(np.float64)
-    if probe_popcounts is not None and gallery_popcounts is not None:
-        w = np.clip(1.0 - d / np.maximum(np.asarray(probe_popcounts, np.float64)[:, None] + gallery_popcounts, 1.0),
-                    0.0, None) ** VOTE_POWER
-    else:
-        dk = np.maximum(d[:, -1:], 1.0)
-        w = 1.0 - d / dk
-    w = np.clip(w, 0.0, None)
-    rows = np.repeat(np.arange(m), k)
-    sid, w = ids.ravel(), w.ravel()
-    ok = (sid >= 0) & (w > 0)
-    rows, sid, w = rows[ok], sid[ok], w[ok]
-    if len(sid) == 0:
-        return np.zeros(0, np.int64), np.zeros(0)
-    # best vote per (probe cylinder, sample)
-    key = sid * m + rows
-    order = np.lexsort((-w, key))
-    key, sid, w = key[order], sid[order], w[order]
-    first = np.ones(len(key), bool)
-    first[1:] = key[1:] != key[:-1]
-    sid, w = sid[first], w[first]
-    uniq, inv = np.unique(sid, return_inverse=True)
-    votes = np.bincount(inv, weights=w)
-    order = np.argsort(-votes, kind="stable")
-    return uniq[order], votes[order]
-
-
-def order_free_neighbours(distances: np.ndarray, ids: np.ndarray, popcounts: np.ndarray, k: int
-                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's ``k`` nearest hits with ties settled by distance alone, never by storage order.
-
-    Keeps every hit within the row's ``k``-th distance, or, when more than ``2k`` lie
-    within it, only those strictly nearer: either way the set depends on the distances
-    only.  Binary cylinders are sparse and their Hamming distances small integers, so
-    ties at the ``k``-th place are common, and which tied hits FAISS returns follows
-    storage order.
-
-    Parameters
-    ----------
-    distances : (m, w) int
-        Ascending per row, ``w >= min(2k + 1, n)`` (all ``n`` gallery vectors when fewer).
-    ids, popcounts : (m, w)
-        Of each hit (-1 = empty slot).
-    k : int
-
-    Returns
-    -------
-    distances, ids, popcounts : (m, w)
-        The hits not kept have id -1 and popcount 0.
-    """
-    if distances.shape[1] <= k:
-        return distances, ids, popcounts
-    live = ids >= 0
-    dk = np.where(live, distances, np.iinfo(np.int64).max)[:, k - 1:k]
-    within = live & (distances <= dk)
-    keep = np.where(within.sum(axis=1, keepdims=True) <= 2 * k, within, live & (distances < dk))
-    return distances, np.where(keep, ids, -1), np.where(keep, popcounts, 0)
 
 
 def shortlist_filter(probe: Probe, exclude: AbstractSet[str] = frozenset()) -> Callable[[tuple | None], bool]:
@@ -607,11 +516,11 @@ class Searcher:
                             expected_fpir(self.fmr, n_subjects), timings)
 
     def subject_terms(self, probes: list[Probe], exclude: AbstractSet[str] = frozenset(),
-                      timings: dict | None = None) -> "SubjectTerms":
+                      timings: dict | None = None) -> SubjectTerms:
         """Every fusion term of every subject the probe reached: the scoring step of :meth:`identify`.
 
         Each probe sample is searched (fingers: shortlist and re-rank; faces: the index);
-        per subject and fusion term (:func:`fusion_terms`) the best comparison is kept, its
+        per subject and fusion term (:func:`~indexer.fusion.fusion_terms`) the best comparison is kept, its
         score on the common scale less ``log10 n`` for the best of ``n`` comparisons, floored
         at 0.  :meth:`identify` ranks these; the fused ten-print calibration
         (:mod:`benchmarks.tenprint_calibration`) measures their impostor sums through this
@@ -667,83 +576,6 @@ class Searcher:
         return SubjectTerms(fused, names, len(set(terms.values())), reranked, n_finger_probes)
 
 
-def probe_threshold(fmr: float, probes: list[Probe]) -> float:
-    """Decision threshold of a search with ``probes`` at per-subject ``fmr``
-    (:func:`~indexer.fusion.decision_threshold` of its fusion terms): the fused ten-print
-    calibration's when every term is a finger of a known, certain position and all were
-    extracted in one mode, else the dependence-free bound (one term: ``-log10 fmr``).  A
-    position flagged uncertain (neighbours searched too) is not what the table was measured
-    on: with every flat impression uncertain it passed 1.2-2 x its FMR (benchmarks/README.md)."""
-    by_term = fusion_terms(probes)
-    terms = set(by_term.values())
-    uncertain = {by_term[i] for i, p in enumerate(probes) if p.position_uncertain}
-    fingers = sum(isinstance(t, tuple) and t not in uncertain for t in terms)
-    modes = {calibration_mode("finger", p.template) for p in probes if p.modality == "finger"}
-    if len(modes) > 1:  # fingers of two extraction modes: not what was measured
-        return decision_threshold(fmr, 0, len(terms))
-    return decision_threshold(fmr, fingers, len(terms) - fingers, next(iter(modes), None))
-
-
-def fusion_terms(probes: list[Probe]) -> dict[int, object]:
-    """Probe index -> its fusion term: the probe samples of one known finger position are one
-    term (one finger), every other sample (unknown position, face) a term of its own."""
-    return {p_i: (("finger", p.finger_position) if p.modality == "finger" and p.finger_position else p_i)
-            for p_i, p in enumerate(probes)}
-
-
-@dataclass(frozen=True)
-class TermScore:
-    """One fusion term of one subject: its best comparison.
-
-    Attributes
-    ----------
-    log_fmr : float
-        ``-log10 FMR`` of the best score, less ``log10 comparisons``, floored at 0.
-    raw : float
-        The best raw score.
-    sample_id, finger_position : int
-        Of the gallery sample.
-    template : object or None
-        The gallery template (fingers), for the paired minutiae.
-    probe : int
-        Index of the probe sample.
-    comparisons : int
-        Comparisons of the term's probe samples with the subject's samples behind the best.
-    """
-
-    log_fmr: float
-    raw: float
-    sample_id: int
-    finger_position: int
-    template: object
-    probe: int
-    comparisons: int
-
-
-@dataclass(frozen=True)
-class SubjectTerms:
-    """What :meth:`Searcher.subject_terms` returns.
-
-    Attributes
-    ----------
-    terms : dict
-        Subject id -> fusion term -> :class:`TermScore` (terms that did not reach the subject are absent).
-    names : dict
-        Subject id -> name.
-    n_terms : int
-        Fusion terms of the probe (what the decision threshold depends on).
-    reranked : int
-        Finger samples scored by the 1:1 comparator, over all probe fingers.
-    finger_probes : int
-    """
-
-    terms: dict[int, dict[object, TermScore]]
-    names: dict[int, str]
-    n_terms: int
-    reranked: int
-    finger_probes: int
-
-
 def probe_from_image(data: bytes, modality: str, *, finger_position: int = 0, ppi: float = 500.0,
                      label: str = "") -> Probe:
     """Extract a probe sample from image bytes.
@@ -767,5 +599,4 @@ def probe_from_image(data: bytes, modality: str, *, finger_position: int = 0, pp
     raise ProbeError(f"unknown modality {modality!r} (finger or face)")
 
 
-__all__ = ["Candidate", "Evidence", "Probe", "SearchResult", "Searcher", "SubjectTerms", "TermScore", "finger_votes",
-           "fusion_terms", "probe_from_image", "probe_threshold", "load_calibration"]
+__all__ = ["Candidate", "Evidence", "Probe", "SearchResult", "Searcher", "probe_from_image"]

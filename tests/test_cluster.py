@@ -75,7 +75,7 @@ def test_cluster_config_round_trip_and_version(tmp_path):
 def test_order_free_neighbours_settle_ties_by_distance_alone():
     import numpy as np
 
-    from indexer.search import order_free_neighbours
+    from indexer.votes import order_free_neighbours
 
     d = np.array([[1, 2, 2, 2, 3], [1, 2, 2, 2, 2], [1, 1, 9, 9, 9]])
     ids = np.array([[10, 11, 12, 13, 14], [10, 11, 12, 13, 14], [10, 11, -1, -1, -1]])

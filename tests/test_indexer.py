@@ -19,7 +19,8 @@ from indexer.faiss_index import (VectorIndex, check_index, default_factory, inde
                                  set_factory)
 from indexer.fusion import expected_fpir, fused_threshold
 from indexer.ingest import SourceItem, ingest, scan_source
-from indexer.search import VOTE_POWER, Probe, Searcher, finger_votes
+from indexer.search import Probe, Searcher
+from indexer.votes import VOTE_POWER, finger_votes
 from indexer.store import GalleryStore, NewSample
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "fingerprints"

@@ -13,7 +13,8 @@ from benchmarks import tenprint_calibration as tc
 from indexer.errors import CalibrationError
 from indexer.fusion import (FusedCalibration, decision_threshold, dependence_free_threshold, fused_threshold,
                             load_fused_calibration, load_fused_calibration_text)
-from indexer.search import Probe, probe_threshold
+from indexer.fusion import probe_threshold
+from indexer.search import Probe
 from indexer.store import GalleryStore
 from matcher.fingerprint.calibration import calibration_version
 

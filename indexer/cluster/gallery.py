@@ -30,7 +30,8 @@ from pathlib import Path
 from ..errors import ClusterError, ProbeError, ShardUnavailableError
 from ..ingest import SourceItem, scan_source
 from ..ingest_report import IngestReport
-from ..search import DEFAULT_FACE_K, DEFAULT_K_PER_MINUTIA, DEFAULT_SHORTLIST, Probe, SearchResult
+from ..search import DEFAULT_FACE_K, DEFAULT_SHORTLIST, Probe, SearchResult
+from ..votes import DEFAULT_K_PER_MINUTIA
 from ..store import NewSample
 from .config import ClusterConfig, ShardSpec, config_path, new_config, read_config, write_config
 from .merge import face_shortlist, finger_shortlist, merge_candidates, split_key

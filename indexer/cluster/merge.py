@@ -5,7 +5,7 @@ gallery cylinders, and so the votes and the shortlist, depend on the whole galle
 The shards' neighbour lists are therefore merged into the whole gallery's ``k``
 nearest (the indexes are exact below 300,000 cylinders / 200,000 faces per shard,
 :func:`indexer.faiss_index.default_factory`), voted on with the single store's own
-:func:`indexer.search.finger_votes` and cut to the shortlist; each shard then
+:func:`indexer.votes.finger_votes` and cut to the shortlist; each shard then
 re-ranks its part (phase 2).  Subjects live wholly in one shard, so the final merge of
 candidates is a sort by fused score.
 
@@ -17,7 +17,7 @@ several gallery cylinders often lie at a list's ``k``-th distance, and which of 
 plain FAISS search returns follows storage order: one store's tail of candidates then
 depends on the order its samples were enrolled in (measured in benchmarks/README.md,
 Sharded gallery).  The shards and the merge settle such ties by distance alone
-(:func:`~indexer.search.order_free_neighbours`), so the merged answer is the one a
+(:func:`~indexer.votes.order_free_neighbours`), so the merged answer is the one a
 single store searched with ``Searcher(order_free=True)`` gives.  Left to order: samples
 with exactly equal votes at the shortlist's cut, subjects with exactly equal fused and
 raw scores at the list's end (sorted by name here).
@@ -29,7 +29,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..search import Candidate, finger_votes, order_free_neighbours
+from ..search import Candidate
+from ..votes import finger_votes, order_free_neighbours
 from .shard import NO_DISTANCE, FaceNeighbours, FingerNeighbours
 
 #: Upper bound on shard slots (keys are ``id * MAX_SHARDS + slot``).
@@ -78,8 +79,8 @@ def finger_shortlist(parts: Sequence[tuple[int, FingerNeighbours]], k: int, shor
     """The whole gallery's shortlist of one probe finger, from every shard's neighbours.
 
     The shards' ``2k + 1`` nearest are merged (:func:`merge_finger_neighbours`), their
-    ties at the ``k``-th distance settled by :func:`~indexer.search.order_free_neighbours`,
-    voted on with :func:`~indexer.search.finger_votes` and cut to ``shortlist`` eligible
+    ties at the ``k``-th distance settled by :func:`~indexer.votes.order_free_neighbours`,
+    voted on with :func:`~indexer.votes.finger_votes` and cut to ``shortlist`` eligible
     samples: what one store searched with ``Searcher(order_free=True)`` does.
 
     Returns

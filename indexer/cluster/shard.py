@@ -315,7 +315,7 @@ class Shard:
         if idx is None or idx.ntotal == 0 or len(codes) == 0:
             return None
         # 2k + 1 nearest: what the coordinator needs to settle ties at the k-th distance
-        # over the whole gallery (search.order_free_neighbours)
+        # over the whole gallery (votes.order_free_neighbours)
         k = 2 * k + 1
         d, ids, pops = idx.search_finger(codes, min(k + hidden_vectors, idx.ntotal))
         d = np.where(ids >= 0, d, NO_DISTANCE).astype(np.int32)
