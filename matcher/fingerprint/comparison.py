@@ -129,6 +129,19 @@ def _valid_counts(valid, full):
 
 
 @njit(cache=True)
+def _against_full(bits_f, i, bits_p, valid_p, j):
+    """Cylinder ``i`` of ``bits_f`` wholly valid against cylinder ``j`` of ``bits_p``: the set
+    bits of ``i`` on ``j``'s valid cells, and how many cells differ there."""
+    on = 0
+    differ = 0
+    for w in range(bits_f.shape[1]):
+        x = bits_f[i, w] & valid_p[j, w]
+        on += _popcount(x)
+        differ += _popcount(x ^ bits_p[j, w])
+    return on, differ
+
+
+@njit(cache=True)
 def _local_similarities(bits_a, valid_a, use_a, full_a, ones_a, ua, bits_b, valid_b, use_b, full_b, ones_b, ub,
                         min_common, min_cos):
     """``ua``, ``ub``: (n, 2) unit direction vectors; pairs with cos(angle) < min_cos are skipped."""
@@ -157,20 +170,10 @@ def _local_similarities(bits_a, valid_a, use_a, full_a, ones_a, ua, bits_b, vali
                 # its bits are all of its bits (set bits are valid): two popcounts a word
                 if full_a[i]:
                     common, pb_ = valid_count_b[j], ones_b[j]
-                    pa_ = 0
-                    px = 0
-                    for w in range(nw):
-                        x = bits_a[i, w] & valid_b[j, w]
-                        pa_ += _popcount(x)
-                        px += _popcount(x ^ bits_b[j, w])
+                    pa_, px = _against_full(bits_a, i, bits_b, valid_b, j)
                 else:
                     common, pa_ = valid_count_a[i], ones_a[i]
-                    pb_ = 0
-                    px = 0
-                    for w in range(nw):
-                        y = bits_b[j, w] & valid_a[i, w]
-                        pb_ += _popcount(y)
-                        px += _popcount(bits_a[i, w] ^ y)
+                    pb_, px = _against_full(bits_b, j, bits_a, valid_a, i)
                 if common < min_common:
                     continue
                 den = np.sqrt(pa_) + np.sqrt(pb_)
