@@ -504,22 +504,23 @@ def timed_in_turns(timed: list[tuple[Any, Enrolment]], images: list[bytes], ppis
     import numpy as np
 
     pairs = np.asarray(pairs)
-    extract_jobs, compare_jobs = [], []
-    for system, enr in timed:
+    keep, extract_jobs, compare_jobs = [], [], []
+    for k, (system, enr) in enumerate(timed):
         ok = np.asarray(enr.ok)
+        if ok.sum() < 2 or not len(pairs):  # no enrolled pair to time
+            continue
         rng = np.random.default_rng(0)
         imgs = rng.permutation(np.flatnonzero(ok))
-        usable = rng.permutation(pairs[ok[pairs[:, 0]] & ok[pairs[:, 1]]]) if len(pairs) else pairs
+        usable = rng.permutation(pairs[ok[pairs[:, 0]] & ok[pairs[:, 1]]])
+        keep.append(k)
         extract_jobs.append(lambda n, s=system, o=imgs: s.extract(images[o[n % len(o)]], ppis[o[n % len(o)]]))
         compare_jobs.append(lambda n, s=system, o=usable, t=enr.templates:
                             s.compare(t[o[n % len(o)][0]], t[o[n % len(o)][1]]))
-    has = [bool(np.asarray(enr.ok).sum() >= 2) for _, enr in timed]  # one pair at least
-    if not any(has) or TIMING_ROUNDS < 1:
-        return [{} for _ in timed]
-    keep = [k for k in range(len(timed)) if has[k]]
-    ext = take_turns([extract_jobs[k] for k in keep], EXTRACT_WINDOW_S)
-    cmp_ = take_turns([compare_jobs[k] for k in keep], COMPARE_WINDOW_S)
     out: list[dict[str, float]] = [{} for _ in timed]
+    if not keep or TIMING_ROUNDS < 1:
+        return out
+    ext = take_turns(extract_jobs, EXTRACT_WINDOW_S)
+    cmp_ = take_turns(compare_jobs, COMPARE_WINDOW_S)
     for e, c, k in zip(ext, cmp_, keep):
         out[k] = {"extract_ms_median": float(np.median(np.concatenate(e)) * 1000),
                   "compare_per_s": float(np.median([len(r) / sum(r) for r in c if sum(r) > 0]))}
@@ -662,11 +663,12 @@ def bench_dataset(path: str | Path, systems: list[Any], cache: BenchCache | None
         results.append(run_system(system, ds, images, shas, cache, memo, progress, diagnose))
     timed = [(system, r) for system, r in zip(systems, results) if r.enrolment is not None]
     both = np.concatenate([gen_idx, imp_idx])
+    ppis = _ppis(ds)
     for (system, r), speed in zip(timed, timed_in_turns([(s, r.enrolment) for s, r in timed], images,
-                                                        _ppis(ds), both)):
+                                                        ppis, both)):
         r.report.update(speed)
         if speed and cache is not None and _is_peer(system):  # a cached run reports the same
-            key = _run_key(system, shas, _ppis(ds))
+            key = _run_key(system, shas, ppis)
             cache.put_run(system.name, key, {**cache.get_run(system.name, key), "speed": speed})
         r.enrolment = None  # the templates are not needed any more
     for system, r in zip(systems, results):
