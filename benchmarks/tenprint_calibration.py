@@ -264,7 +264,7 @@ def check(m: TermMatrix, cal, subsets: int = DEFAULT_SUBSETS, seed: int = 0) -> 
         out[str(k)] = {
             "sums": int(len(sums)), "mean": float(sums.mean()),
             "gamma": rates(sums, gamma), "gamma_subjects_shuffled": rates(free, gamma),
-            "measured": rates(sums, {f: (-math.log10(f) if k == 1 else cal.threshold(f, k)) for f in CHECK_FMRS}),
+            "measured": rates(sums, {f: cal.threshold(f, k) for f in CHECK_FMRS}),
         }
     return out
 

@@ -287,9 +287,12 @@ def decision_threshold(fmr: float, finger_terms: int, other_terms: int = 0, mode
     Returns
     -------
     float
-        - one term: ``-log10 fmr``, exact by the matcher's own calibration;
-        - two or more finger terms and nothing else: the fused calibration's measured
-          threshold (:func:`load_fused_calibration`), where it resolves ``fmr``;
+        - finger terms only: the fused calibration's measured threshold
+          (:func:`load_fused_calibration`), where it resolves ``fmr``; one finger term too,
+          for its impressions are ten-print ones (rolled and flat, a best of ``n``), on which
+          the matcher's own calibration (single impressions) passed 2.8 x its FMR at 1e-3;
+        - one term otherwise (a face, a finger of unknown position): ``-log10 fmr``, the
+          matcher's own calibration;
         - otherwise (other terms in the sum, a mode or term count not measured, ``fmr``
           below what was measured): :func:`dependence_free_threshold`, a bound that holds
           whatever the dependence between terms.
@@ -302,14 +305,13 @@ def decision_threshold(fmr: float, finger_terms: int, other_terms: int = 0, mode
         The fused calibration is missing, unreadable or for another matcher version.
     """
     terms = finger_terms + other_terms
-    if _one_term(fmr, terms):
-        return -math.log10(fmr)
+    one = _one_term(fmr, terms)
     if other_terms == 0:
         cal = load_fused_calibration(mode)
         measured = None if cal is None else cal.threshold(fmr, finger_terms)
         if measured is not None:
             return measured
-    return dependence_free_threshold(fmr, terms)
+    return -math.log10(fmr) if one else dependence_free_threshold(fmr, terms)
 
 
 def probe_threshold(fmr: float, probes: list[Probe]) -> float:

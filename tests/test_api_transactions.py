@@ -151,7 +151,7 @@ def test_batch_jobs_of_transactions(world):
     # each item reports the threshold its hits were judged by: two fingers fused are not one
     from indexer.fusion import decision_threshold
 
-    assert a["threshold"] == pytest.approx(3.0) and junk["threshold"] is None
+    assert a["threshold"] == pytest.approx(decision_threshold(1e-3, 1)) and junk["threshold"] is None
     assert b["threshold"] == pytest.approx(decision_threshold(1e-3, 2)) != pytest.approx(3.0)
     assert res["threshold"] is None  # the items differ
     assert all(c["hit"] == (c["score"] >= b["threshold"]) for c in b["candidates"])

@@ -40,8 +40,8 @@ def test_shipped_fused_calibration_is_for_this_matcher_and_says_how_it_was_measu
     cal = load_fused_calibration()
     assert cal.finger_calibration == calibration_version("accurate")
     assert cal.command.startswith("locard bench calibrate-tenprint ")
-    assert set(range(2, 11)) <= set(cal.tables)
-    for k in range(2, 11):
+    assert set(range(1, 11)) <= set(cal.tables)
+    for k in range(1, 11):
         t2, t3 = cal.threshold(1e-2, k), cal.threshold(1e-3, k)
         assert t2 is not None and t3 is not None and 0 < t2 < t3
         assert cal.tables[k].n_impostors >= 10_000
@@ -52,9 +52,10 @@ def test_a_fused_calibration_of_another_matcher_version_is_refused(fresh_fused, 
     monkeypatch.setattr(fresh_fused, "MATCHER_VERSION", "another-matcher/9")
     with pytest.raises(CalibrationError, match="another-matcher/9.*calibrate-tenprint"):
         load_fused_calibration()
-    with pytest.raises(CalibrationError):
-        decision_threshold(1e-3, 10)
-    assert decision_threshold(1e-3, 1) == pytest.approx(3.0)  # one finger needs only its own calibration
+    for fingers in (10, 1):
+        with pytest.raises(CalibrationError):
+            decision_threshold(1e-3, fingers)
+    assert decision_threshold(1e-3, 0, 1) == pytest.approx(3.0)  # one finger of unknown position: its own calibration
 
 
 def test_unreadable_fused_calibration_is_refused():
@@ -64,7 +65,10 @@ def test_unreadable_fused_calibration_is_refused():
 
 def test_decision_threshold_one_term_exact_measured_where_resolved_else_the_bound():
     cal = load_fused_calibration()
-    assert decision_threshold(1e-3, 1) == pytest.approx(3.0)
+    assert decision_threshold(1e-3, 0, 1) == pytest.approx(3.0)  # a face, a finger of unknown position
+    # one finger of known position: ten-print impressions (best of rolled and flat), measured
+    assert decision_threshold(1e-3, 1) == pytest.approx(cal.threshold(1e-3, 1))
+    assert cal.threshold(1e-3, 1) > 3.0
     assert decision_threshold(1e-3, 10) == pytest.approx(cal.threshold(1e-3, 10))
     floor = cal.tables[10].fmr_grid[-1]
     assert cal.threshold(floor / 10, 10) is None  # below what was measured
@@ -86,7 +90,8 @@ def test_probe_threshold_counts_fingers_and_modes():
     assert probe_threshold(1e-3, fingers + [flat]) == pytest.approx(decision_threshold(1e-3, 3))
     unknown = Probe("finger", synthetic_finger_template(rng), 0)
     assert probe_threshold(1e-3, fingers + [unknown]) == pytest.approx(dependence_free_threshold(1e-3, 4))
-    assert probe_threshold(1e-3, fingers[:1]) == pytest.approx(3.0)
+    assert probe_threshold(1e-3, fingers[:1]) == pytest.approx(decision_threshold(1e-3, 1))
+    assert probe_threshold(1e-3, [unknown]) == pytest.approx(3.0)
     # an uncertain position (neighbours searched too) was not what the table measured: the bound
     slap = Probe("finger", synthetic_finger_template(rng), 2, position_uncertain=True)
     assert probe_threshold(1e-3, fingers + [slap]) == pytest.approx(dependence_free_threshold(1e-3, 3))
