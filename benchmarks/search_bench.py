@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.ingest import SourceItem, extract_item, ingest, scan_source, sha256_file
+from indexer.ingest import SourceItem, ingest, scan_source, sha256_file
 from indexer.search import Probe, Searcher
 from indexer.store import DB_NAME, GalleryStore
 
@@ -49,19 +49,10 @@ def split_dataset(items: list[SourceItem], seed: int = 0):
 
 def _probe_templates(items: list[SourceItem], workers: int) -> list:
     """Decoded templates of the probes (``None`` where extraction failed)."""
-    from concurrent.futures import ProcessPoolExecutor
+    from indexer.ingest import extraction
 
-    from indexer.ingest import _extract_star, _init_worker
-
-    args = [(it, "", "sface") for it in items]
-    if workers > 1:
-        import multiprocessing
-
-        with ProcessPoolExecutor(workers, initializer=_init_worker,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            res = list(pool.map(_extract_star, args, chunksize=2))
-    else:
-        res = [extract_item(*a) for a in args]
+    with extraction([(it, "", "sface") for it in items], workers) as results:
+        res = list(results)
     out = []
     for e in res:
         if e.error:

@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
@@ -221,6 +222,23 @@ def _extract_star(args) -> Extracted:
     return extract_item(*args)
 
 
+@contextmanager
+def extraction(todo: list[tuple], workers: int) -> Iterator[Iterator[Extracted]]:
+    """:func:`extract_item` of every ``(item, sha256, face_mode)`` of ``todo``, in order: in
+    this process, or by ``workers`` spawned processes (shut down on leaving the block)."""
+    if workers <= 1 or len(todo) <= 1:
+        yield (extract_item(*a) for a in todo)
+        return
+    # spawn, not fork: a forked child of a process that already runs OpenMP/numba threads
+    # can deadlock on a lock a parent thread held (seen here with fork)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                               mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool.map(_extract_star, todo, chunksize=2)
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
 def _init_worker() -> None:
     # one thread per process: the workers are the parallelism; and none outlives a killed ingest
     from .worker_lifetime import exit_with_parent
@@ -334,34 +352,23 @@ def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, worker
 
     if workers == 0:
         workers = os.cpu_count() or 1
-    results: Iterator[Extracted]
-    pool = None
-    if workers <= 1 or len(todo) <= 1:
-        results = (extract_item(*a) for a in todo)
-    else:
-        # spawn, not fork: a forked child of a process that already runs OpenMP/numba threads
-        # can deadlock on a lock a parent thread held (seen here with fork)
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                   mp_context=multiprocessing.get_context("spawn"))
-        results = pool.map(_extract_star, todo, chunksize=2)
     try:
-        for e in results:
-            done += 1
-            if e.error:
-                errors.add(e)
-            else:
-                pending.append(e)
-                if len(pending) >= commit_every:
+        with extraction(todo, workers) as results:
+            for e in results:
+                done += 1
+                if e.error:
+                    errors.add(e)
+                else:
+                    pending.append(e)
+                    if len(pending) >= commit_every:
+                        commit(final=False)
+                if sync_index and since_sync >= index_every:
                     commit(final=False)
-            if sync_index and since_sync >= index_every:
-                commit(final=False)
-                sync()
-            if progress:
-                progress(done, len(items))
-        commit()
+                    sync()
+                if progress:
+                    progress(done, len(items))
+            commit()
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
         errors.close()
     if sync_index:
         sync()
