@@ -354,8 +354,8 @@ class JobResults(BaseModel):
     job: JobOut
     items: list[JobItemOut]
     threshold: float | None = Field(None, description=(
-        "The decision threshold every searched item was judged by, when they all share one (e.g. one-finger "
-        "probes: -log10 fmr); null when items fused different numbers of fingers: see each item's threshold"))
+        "The decision threshold every searched item was judged by, when they all share one (e.g. every item "
+        "one finger of known position); null when items fused different numbers of fingers: see each item's threshold"))
 
 
 # -- options of requests whose body is an ANSI/NIST-ITL transaction (api.transactions) ---------------
