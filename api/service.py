@@ -293,7 +293,8 @@ class QueryService:
                     quality=e.quality, sha256=sample_hash(name, e.sha256), finger_position=im.finger_position,
                     source=str(image_path(store.resolve(), e.sha256)),
                     metadata={**im.metadata, "image_sha256": e.sha256, "filename": im.filename[:200], "ppi": im.ppi,
-                              "bureau": caller.bureau})))
+                              "bureau": caller.bureau},
+                    prepared=e.prepared, prepared_format=e.prepared_format)))
         outcomes += refused
         record = {**_who(caller), "action": "enrol" if existing is None else "enrol-encounter", "subject": name,
                   "images": [{"sha256": o.image_sha256, "modality": o.modality, "accepted": o.accepted,

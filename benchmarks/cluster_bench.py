@@ -55,7 +55,7 @@ def gallery_and_probes(dataset: Path, distractors: int, seed: int = 5):
         if imp <= 2:
             samples.append(NewSample(subject=it.identity, modality="finger", template=e.template,
                                      template_version=e.template_version, quality=e.quality, sha256=e.sha256,
-                                     source=str(it.path)))
+                                     source=str(it.path), prepared=e.prepared, prepared_format=e.prepared_format))
         else:
             probes.append([Probe("finger", Template.from_bytes(e.template), label=it.identity)])
     rng = np.random.default_rng(seed)

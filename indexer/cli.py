@@ -226,6 +226,7 @@ def check_cmd(store: str = typer.Option(..., "--store", help=STORE_HELP),
     and that every file the store keeps (enrolled images, job probes) is referred to."""
     from indexer.errors import IndexFileError
     from indexer.faiss_index import VectorIndex, check_index, index_path
+    from indexer.prepared import finger_format
 
     st = _open_store(store)
     problems = st.integrity_problems()
@@ -247,6 +248,10 @@ def check_cmd(store: str = typer.Option(..., "--store", help=STORE_HELP),
                 pass
         elif st.count(m):
             typer.echo(f"{m} index: no file yet; built from the store on open")
+    unprepared = st.unprepared_count("finger", finger_format())
+    if unprepared:
+        typer.echo(f"finger: {unprepared} samples have no stored cylinders of this matcher (computed on each "
+                   f"search that reads them, ~1 ms each); `locard reindex --store {store}` stores them")
     counts = f"{st.subject_count()} subjects, {st.count('finger')} finger and {st.count('face')} face samples"
     st.close()
     if problems:
@@ -263,10 +268,16 @@ def reindex_cmd(
     modality: str = typer.Option(None, "--modality", help="Only this modality's index."),
     factory: str = typer.Option(None, "--factory", help="FAISS factory string to use from now on (e.g. BFlat, BIVF1024 for fingers; Flat, HNSW32, IVF4096,PQ32 for faces); 'auto' = choose by size."),
 ) -> None:
-    """Rebuild the FAISS indexes from the store."""
+    """Rebuild the FAISS indexes from the store, and store the comparator arrays (cylinders)
+    of finger samples that lack them (enrolled before they were kept, or by an older matcher)."""
     from indexer.faiss_index import build_index, index_path, set_factory
+    from indexer.prepared import backfill
 
     st = _open_store(store)
+    if modality in (None, "finger"):
+        n = backfill(st)
+        if n:
+            typer.echo(f"finger: stored the cylinders of {n} samples that had none of this matcher")
     for m in [modality] if modality else ["finger", "face"]:
         if factory:
             set_factory(st, m, None if factory == "auto" else factory)

@@ -33,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .faiss_index import VECTORS, open_index
+from .faiss_index import VECTORS, finger_codes, open_index
 from .ingest_report import ErrorReport, IngestReport
+from .prepared import finger_prepared
 from .store import MODALITIES, GalleryStore, NewSample
 from .transactions import TRANSACTION_SUFFIXES, is_transaction, record_source
 
@@ -173,6 +174,9 @@ class Extracted:
     vectors: np.ndarray | None = None
     error: str = ""
     reason: str = ""
+    prepared: bytes = b""
+    """The template's comparator arrays to store (:mod:`indexer.prepared`; fingers only)."""
+    prepared_format: str = ""
 
 
 def extract_item(item: SourceItem, sha256: str, face_mode: str = "sface") -> Extracted:
@@ -189,7 +193,7 @@ def extract_item(item: SourceItem, sha256: str, face_mode: str = "sface") -> Ext
 
             data = record_bytes(data, item.record, sha256)
         if item.modality == "finger":
-            from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, cohort_stats, extract
+            from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, Template, cohort_stats, extract
 
             t = extract(data, ppi=item.ppi)
             if len(t) < 2:
@@ -199,6 +203,9 @@ def extract_item(item: SourceItem, sha256: str, face_mode: str = "sface") -> Ext
             blob = t.to_bytes()
             version = f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}"
             quality = t.quality
+            stored = Template.from_bytes(blob)  # what a search will decode: vectors and cylinders of it
+            fmt, prepared = finger_prepared(stored)
+            vectors = finger_codes(stored)
         else:
             from matcher.face import extract
 
@@ -208,14 +215,15 @@ def extract_item(item: SourceItem, sha256: str, face_mode: str = "sface") -> Ext
             blob = r.template.to_bytes()
             version = r.template.model
             quality = r.template.quality
-        vectors = VECTORS[item.modality](blob)
+            fmt, prepared = "", b""
+            vectors = VECTORS["face"](blob)
     except FailureToEnrol as exc:
         return Extracted(item, sha256, error="FailureToEnrol", reason=f"{exc} (quality {exc.quality})")
     except LocardError as exc:
         return Extracted(item, sha256, error=type(exc).__name__, reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
         return Extracted(item, sha256, error=type(exc).__name__, reason=f"unexpected: {exc}")
-    return Extracted(item, sha256, blob, version, int(quality), vectors)
+    return Extracted(item, sha256, blob, version, int(quality), vectors, prepared=prepared, prepared_format=fmt)
 
 
 def _extract_star(args) -> Extracted:
@@ -330,7 +338,8 @@ def ingest(source: str | Path | list[SourceItem], store: GalleryStore, *, worker
                 [NewSample(subject=e.item.identity, modality=e.item.modality, template=e.template,
                            template_version=e.template_version, quality=e.quality, sha256=e.sha256,
                            finger_position=e.item.finger_position, metadata=_metadata(e.item),
-                           source=str(e.item.path) if e.item.record is None else record_source(e.item.path, e.item.record))
+                           source=str(e.item.path) if e.item.record is None else record_source(e.item.path, e.item.record),
+                           prepared=e.prepared, prepared_format=e.prepared_format)
                  for e in group], encounter_source=encounter_source)
             for e, sid in zip(group, ids):
                 if sid is None:

@@ -45,6 +45,7 @@ from .errors import ProbeError
 from .faiss_index import VectorIndex, build_index, catch_up, finger_codes, index_path, open_index, popcounts
 from .fusion import SubjectTerms, TermScore, common_scale, expected_fpir, fusion_terms, probe_threshold
 from .positions import comparable_positions
+from .prepared import load_finger_templates
 from .store import GalleryStore
 from .votes import DEFAULT_K_PER_MINUTIA, finger_votes, order_free_neighbours
 
@@ -52,7 +53,8 @@ DEFAULT_SHORTLIST = 200
 DEFAULT_FACE_K = 100
 #: Memory the re-ranking cache may hold per enrolled finger: decoded gallery templates with
 #: the comparator's prepared arrays (~20 kB for 42 minutiae), least recently used evicted
-#: first and prepared again from the store when shortlisted (~1 ms CPU each).  With the
+#: first and read again from the store when shortlisted (~0.1 ms CPU each with their stored
+#: cylinders, :mod:`indexer.prepared`; ~1.2 ms where none are stored).  With the
 #: index (~3 kB a finger) this keeps a searcher under 8 kB per finger (benchmarks/README.md,
 #: Search / memory).
 CACHE_BYTES_PER_FINGER = 4096
@@ -378,12 +380,10 @@ class Searcher:
     def _finger_templates(self, sample_ids: list[int]) -> list:
         """Prepared templates of these gallery samples: from the cache, else read from the
         store (then cached, evicting the least recently used beyond the budget)."""
-        from matcher.fingerprint import Template
-
         missing = [s for s in sample_ids if s not in self._templates]
         if missing:
-            for s in self.store.samples("finger", ids=missing):
-                self._cache(s.id, Template.from_bytes(s.template))
+            for sid, t in load_finger_templates(self.store, missing).items():
+                self._cache(sid, t)
         out = []
         for s in sample_ids:
             self._templates.move_to_end(s)

@@ -108,6 +108,13 @@ MIGRATIONS: list[Migration] = [
     # shipped without a version: stores of that time get it here
     (2, "CREATE INDEX IF NOT EXISTS encounters_subject ON encounters(subject_id);"),
     (3, _chained_audit),
+    # comparator arrays derived from a template, read by search instead of recomputed
+    # (indexer.prepared); a cache: rows of another format are ignored and may be rewritten
+    (4, """CREATE TABLE IF NOT EXISTS prepared (
+    sample_id INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
+    format TEXT NOT NULL,
+    data BLOB NOT NULL
+);"""),
 ]
 #: Schema version written by this build (the ``meta`` row follows it, so older builds refuse the file).
 SCHEMA_VERSION = latest(MIGRATIONS)
@@ -167,6 +174,9 @@ class NewSample:
     finger_position: int = 0
     source: str = ""
     metadata: dict = field(default_factory=dict)
+    prepared: bytes = b""
+    """Comparator arrays derived from ``template`` (:mod:`indexer.prepared`), or empty."""
+    prepared_format: str = ""
 
 
 @dataclass(frozen=True)
@@ -336,6 +346,9 @@ class GalleryStore:
                      json.dumps(s.metadata, sort_keys=True), now)).lastrowid
                 con.execute("INSERT INTO changes(op, modality, sample_id, at) VALUES ('add', ?, ?, ?)",
                             (s.modality, sample_id, now))
+                if s.prepared:
+                    con.execute("INSERT INTO prepared(sample_id, format, data) VALUES (?, ?, ?)",
+                                (sample_id, s.prepared_format, sqlite3.Binary(s.prepared)))
                 out.append(sample_id)
             con.execute("COMMIT")
         except BaseException:
@@ -459,6 +472,47 @@ class GalleryStore:
                 yield make(r)
             last = rows[-1][0]
 
+    def prepared(self, ids: Iterable[int], fmt: str) -> dict[int, bytes]:
+        """``sample id -> prepared bytes`` of format ``fmt`` for those of ``ids`` that have them."""
+        ids = list(ids)
+        out = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = f"SELECT sample_id, data FROM prepared WHERE format=? AND sample_id IN ({','.join('?' * len(chunk))})"
+            out.update((r[0], bytes(r[1])) for r in self.con.execute(q, [fmt, *chunk]))
+        return out
+
+    def unprepared(self, modality: str, fmt: str, *, after: int = 0, limit: int = 1000) -> list[Sample]:
+        """Samples of ``modality`` with no prepared bytes of format ``fmt`` (templates
+        included), by id from ``after`` on, at most ``limit``."""
+        q = (f"SELECT {self._SAMPLE_COLS}, s.template, s.template_version FROM samples s "
+             "JOIN subjects sub ON sub.id = s.subject_id LEFT JOIN prepared p ON p.sample_id = s.id AND p.format = ? "
+             "WHERE s.modality = ? AND s.id > ? AND p.sample_id IS NULL ORDER BY s.id LIMIT ?")
+        return [self._sample(r, bytes(r[10]), r[11]) for r in self.con.execute(q, (fmt, modality, after, limit))]
+
+    def unprepared_count(self, modality: str, fmt: str) -> int:
+        """Samples of ``modality`` with no prepared bytes of format ``fmt``."""
+        return int(self.con.execute(
+            "SELECT COUNT(*) FROM samples s LEFT JOIN prepared p ON p.sample_id = s.id AND p.format = ? "
+            "WHERE s.modality = ? AND p.sample_id IS NULL", (fmt, modality)).fetchone()[0])
+
+    def put_prepared(self, rows: Iterable[tuple[int, str, bytes]]) -> int:
+        """Write ``(sample id, format, bytes)`` rows in one transaction, replacing a sample's
+        row of another format; rows of samples deleted meanwhile are dropped.  Rows written."""
+        con = self.con
+        n = 0
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for sid, fmt, data in rows:
+                n += con.execute("INSERT OR REPLACE INTO prepared(sample_id, format, data) "
+                                 "SELECT id, ?, ? FROM samples WHERE id = ?",
+                                 (fmt, sqlite3.Binary(data), sid)).rowcount
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return n
+
     _SUBJECT_COLS = ("sub.id, sub.name, sub.created, sub.metadata, "
                      "(SELECT COUNT(*) FROM encounters e WHERE e.subject_id=sub.id), "
                      "(SELECT COUNT(*) FROM samples s WHERE s.subject_id=sub.id AND s.modality='finger'), "
@@ -518,6 +572,10 @@ class GalleryStore:
         ).fetchone()[0]
         if orphan:
             problems.append(f"{orphan} samples belong to no subject")
+        orphan = self.con.execute(
+            "SELECT COUNT(*) FROM prepared p LEFT JOIN samples s ON s.id=p.sample_id WHERE s.id IS NULL").fetchone()[0]
+        if orphan:
+            problems.append(f"{orphan} prepared rows belong to no sample")
         # every live sample must have an 'add' change, and no 'delete' after it
         missing = self.con.execute(
             "SELECT COUNT(*) FROM samples s WHERE NOT EXISTS (SELECT 1 FROM changes c "

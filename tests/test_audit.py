@@ -191,9 +191,10 @@ def test_store_written_by_the_old_schema_migrates(tmp_path):
     con.executescript(OLD_GALLERY)
     con.close()
     with GalleryStore(path) as st:
-        assert st.con.execute("PRAGMA user_version").fetchone()[0] == 3
-        assert st.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "3"
+        assert st.con.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert st.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "4"
         assert st.con.execute("SELECT 1 FROM sqlite_master WHERE name='encounters_subject'").fetchone()
+        assert st.con.execute("SELECT COUNT(*) FROM prepared").fetchone()[0] == 0  # filled by `locard reindex`
         sub, samples = st.subject("alice")
         assert sub.encounters == 1 and samples[0].sha256 == "h-alice"
         assert next(st.samples(ids=[1])).template == b"\x01\x02\x03\x04\x05"

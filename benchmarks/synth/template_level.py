@@ -84,8 +84,9 @@ def subject_name(seed: int, name: str) -> str:
 
 
 def _subject_samples(task: SubjectTask, noise_path: str | None):
+    from indexer.prepared import finger_prepared
     from indexer.store import NewSample
-    from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION
+    from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, Template
     from matcher.fingerprint.cohort import cohort_stats
 
     noise = load(noise_path)
@@ -94,11 +95,13 @@ def _subject_samples(task: SubjectTask, noise_path: str | None):
     for position, card, kind, t in subject_templates(task, noise):
         cohort_stats(t)  # stored with the template, as enrolment does
         blob = t.to_bytes()
+        fmt, prepared = finger_prepared(Template.from_bytes(blob))  # as enrolment does
         out.append(NewSample(subject=name, modality="finger", template=blob,
                              template_version=f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}", quality=t.quality,
                              sha256=hashlib.sha256(name.encode() + blob).hexdigest(), finger_position=position,
                              source="template-level",
-                             metadata={"impression_kind": kind, "card": str(card), "seed": str(task.seed)}))
+                             metadata={"impression_kind": kind, "card": str(card), "seed": str(task.seed)},
+                             prepared=prepared, prepared_format=fmt))
     return out
 
 

@@ -43,6 +43,7 @@ from ..faiss_index import FINGER_LABEL_SHIFT, finger_codes, popcounts
 from ..ingest import SourceItem, ingest
 from ..ingest_report import IngestReport
 from ..search import Probe, SearchResult, Searcher, shortlist_filter
+from ..prepared import finger_format
 from ..store import GalleryStore, NewSample
 from .hashring import HashRing
 
@@ -225,11 +226,14 @@ class Shard:
         for name in names:
             _, samples = self.store.subject(name)
             by_encounter: dict[int, list[NewSample]] = {}
-            for s in self.store.samples(ids=[s.id for s in samples]):
+            ids = [s.id for s in samples]
+            prepared = self.store.prepared(ids, finger_format())
+            for s in self.store.samples(ids=ids):
                 by_encounter.setdefault(s.encounter_id, []).append(NewSample(
                     subject=name, modality=s.modality, template=s.template, template_version=s.template_version,
                     quality=s.quality, sha256=s.sha256, finger_position=s.finger_position, source=s.source,
-                    metadata=s.metadata))
+                    metadata=s.metadata, prepared=prepared.get(s.id, b""),
+                    prepared_format=finger_format() if s.id in prepared else ""))
             for eid, group in sorted(by_encounter.items()):
                 row = self.store.con.execute("SELECT source FROM encounters WHERE id=?", (eid,)).fetchone()
                 out.append((row[0] if row else "", group))

@@ -25,6 +25,8 @@ comparator decides.
 
 from __future__ import annotations
 
+import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +64,15 @@ _SHORTLIST_POSITIONS = np.sort(_DISC_BITS[np.argsort((_DISC_BITS * 2654435761) %
 
 #: 64-bit words per packed cylinder.
 WORDS = -(-NS * NS * ND // 64)
+#: Stored form of a template's cylinders (:func:`cylinders_to_bytes`); it names the descriptor
+#: version, so cylinders of another matcher are never read as this one's.
+CYLINDERS_FORMAT = f"{DESCRIPTOR_VERSION}/zlib-1"
+_CYL_MAGIC = b"LCCY"
+_CYL_HEADER = struct.Struct("<4sHH")  # magic, format number, cylinders
+_CYL_FORMAT_NUMBER = 1
+# zlib level 6: ~3.1 kB a template of 46 minutiae (17.7 kB unpacked), read back in ~60 us
+# where computing takes ~1.2 ms; level 9 saves 3 % for ten times the writing time.
+_CYL_ZLIB_LEVEL = 6
 
 
 @dataclass(frozen=True)
@@ -184,6 +195,60 @@ def cylinders(template: Template) -> Cylinders:
     out = Cylinders(bits, valid, usable, valid_cells == _DISC_CELLS, ones)
     template._derived[DESCRIPTOR_VERSION] = out
     return out
+
+
+def cylinders_to_bytes(c: Cylinders) -> bytes:
+    """Versioned, compressed bytes of a template's cylinders (format :data:`CYLINDERS_FORMAT`).
+
+    Stored beside a gallery template so that a search reads them (~60 us) instead of
+    recomputing them (~1.2 ms for 46 minutiae) when the template is not in memory.
+    """
+    n = len(c.usable)
+    body = b"".join((np.ascontiguousarray(c.bits, "<u8").tobytes(), np.ascontiguousarray(c.valid, "<u8").tobytes(),
+                     c.ones.astype("<u2").tobytes(), c.usable.astype(np.uint8).tobytes(),
+                     c.full.astype(np.uint8).tobytes()))
+    return _CYL_HEADER.pack(_CYL_MAGIC, _CYL_FORMAT_NUMBER, n) + zlib.compress(body, _CYL_ZLIB_LEVEL)
+
+
+def cylinders_from_bytes(data: bytes) -> Cylinders:
+    """Cylinders written by :func:`cylinders_to_bytes`.
+
+    Raises
+    ------
+    ValueError
+        Not such bytes, another format number, or a truncated or corrupt body.
+    """
+    if len(data) < _CYL_HEADER.size:
+        raise ValueError("cylinder bytes too short for their header")
+    magic, number, n = _CYL_HEADER.unpack_from(data)
+    if magic != _CYL_MAGIC or number != _CYL_FORMAT_NUMBER:
+        raise ValueError(f"not cylinder bytes of format {_CYL_FORMAT_NUMBER} (magic {magic!r}, format {number})")
+    try:
+        body = zlib.decompress(data[_CYL_HEADER.size:])
+    except zlib.error as exc:
+        raise ValueError(f"corrupt cylinder bytes: {exc}") from exc
+    words = n * WORDS * 8
+    if len(body) != 2 * words + 4 * n:
+        raise ValueError(f"cylinder bytes hold {len(body)} bytes, {2 * words + 4 * n} expected for {n} cylinders")
+    bits = np.frombuffer(body, "<u8", n * WORDS).reshape(n, WORDS).astype(np.uint64)
+    valid = np.frombuffer(body, "<u8", n * WORDS, words).reshape(n, WORDS).astype(np.uint64)
+    ones = np.frombuffer(body, "<u2", n, 2 * words).astype(np.int64)
+    usable = np.frombuffer(body, np.uint8, n, 2 * words + 2 * n).astype(bool)
+    full = np.frombuffer(body, np.uint8, n, 2 * words + 3 * n).astype(bool)
+    return Cylinders(bits, valid, usable, full, ones)
+
+
+def load_cylinders(template: Template, data: bytes | None) -> Cylinders:
+    """Cache on ``template`` its cylinders read from ``data`` (:func:`cylinders_to_bytes` of the
+    same template); computed instead when ``data`` is None, unreadable or of another size."""
+    if data is not None and DESCRIPTOR_VERSION not in template._derived:
+        try:
+            c = cylinders_from_bytes(data)
+        except ValueError:
+            c = None
+        if c is not None and len(c.usable) == len(template):
+            template._derived[DESCRIPTOR_VERSION] = c
+    return cylinders(template)
 
 
 def shortlist_codes(template: Template) -> np.ndarray:
