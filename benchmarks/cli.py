@@ -191,7 +191,7 @@ def bench_search(
     workers: int = typer.Option(1, "--workers", min=1, help="Extraction processes for ingest and probes."),
     shortlist: int = typer.Option(None, "--shortlist", min=1, help="Fingerprint samples re-ranked per probe (default 200)."),
     store: str = typer.Option(None, "--store", help="Build the gallery in this (new) store folder instead of a temporary one."),
-    exhaustive: bool = typer.Option(False, "--exhaustive", help="Fingerprints: also re-rank the whole gallery (rank1_exhaustive)."),
+    exhaustive: bool = typer.Option(False, "--exhaustive", help="Fingerprints: also re-rank the whole gallery (rank1_exhaustive; ten-print sets: for the mated cards)."),
     synthetic: int = typer.Option(0, "--synthetic", min=0, help="Scale test: add this many synthetic distractors (made-up templates or embeddings, not images) to the gallery."),
     warm: bool = typer.Option(False, "--warm", help="Fingerprints: fill the searcher's re-ranking cache (its budget: bytes per enrolled finger) before searching, as a long-running service would, and report the memory per finger."),
     max_probes: int = typer.Option(None, "--max-probes", min=1, help="Search at most this many mated and this many non-mated probes (seeded sample)."),
@@ -199,6 +199,7 @@ def bench_search(
     k_per_minutia: int = typer.Option(None, "--k-per-minutia", min=1, help="Fingerprints: nearest gallery cylinders per probe cylinder in stage 1 (default 64)."),
     nprobe: str = typer.Option(None, "--nprobe", help="Search knob: lists visited per query (IVF) or efSearch (HNSW); a comma list also measures the others."),
     uncertain_flat: bool = typer.Option(False, "--uncertain-flat-positions", help="Ten-print sets: flag flat probe impressions' positions uncertain (also search the neighbouring fingers)."),
+    tenprint_subjects: str = typer.Option(None, "--tenprint-subjects", help="Ten-print sets: subjects a card re-ranks in full (default 50; 0 = each finger its own shortlist); a comma list also measures the others on the same probes."),
 ) -> None:
     """1:N identification: rank-1/10, FNIR at FPIR 1 %, penetration, search ms, ingest rate.
 
@@ -221,7 +222,9 @@ def bench_search(
             report = tenprint_search.run(dataset, distractors=distractors, distractor_store=distractor_store,
                                          json_path=json_path, seed=seed, workers=workers, shortlist=shortlist,
                                          store_path=store, max_probes=max_probes, warm=warm,
-                                         uncertain=uncertain_flat, echo=typer.echo)
+                                         uncertain=uncertain_flat, exhaustive=exhaustive,
+                                         tenprint_subjects=[int(v) for v in tenprint_subjects.split(",")]
+                                         if tenprint_subjects else None, echo=typer.echo)
             typer.echo(_json.dumps(report, indent=1))
             return
         report = search_bench.run(dataset, modality, distractors=distractors, json_path=json_path, seed=seed,

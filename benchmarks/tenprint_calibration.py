@@ -95,7 +95,8 @@ def measure_terms(store, *, shortlist: int = WHOLE_GALLERY, uncertain_flat: bool
     from indexer.search import Probe, Searcher
     from matcher.fingerprint import Template
 
-    searcher = Searcher(store, shortlist=shortlist, cache_bytes_per_finger=CACHE_BYTES_PER_FINGER)
+    # per-finger shortlists (no subject preselection): with the whole gallery, every subject is compared
+    searcher = Searcher(store, shortlist=shortlist, tenprint_subjects=0, cache_bytes_per_finger=CACHE_BYTES_PER_FINGER)
     cards: dict[str, list] = {}
     for s in store.samples("finger"):
         flat = s.metadata.get("impression_kind") == "flat"

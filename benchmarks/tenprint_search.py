@@ -34,7 +34,7 @@ import numpy as np
 
 from indexer.fusion import expected_fpir
 from indexer.ingest import SourceItem, ingest, scan_source
-from indexer.search import DEFAULT_SHORTLIST, Probe, Searcher
+from indexer.search import DEFAULT_SHORTLIST, DEFAULT_TENPRINT_SUBJECTS, Probe, Searcher
 from indexer.store import GalleryStore
 
 #: Decision FMR (per subject) whose hit rates the report gives.
@@ -148,11 +148,16 @@ def _probe_cards(cards: list[list[SourceItem]], workers: int, uncertain: bool) -
 def run(dataset: str, *, distractors: str | None = None, distractor_store: str | None = None,
         json_path: str | None = None, seed: int = 0, workers: int = 1, shortlist: int | None = None,
         top: int = 10, store_path: str | None = None, max_probes: int | None = None, warm: bool = False,
-        uncertain: bool = False, echo=print) -> dict:
+        uncertain: bool = False, tenprint_subjects: list[int] | None = None, exhaustive: bool = False,
+        echo=print) -> dict:
     """Run the ten-print benchmark and return (and optionally write) the JSON report.
 
     ``uncertain`` flags every flat probe impression's position as uncertain (as if
     cut out of a slap), so that its neighbouring fingers are searched too.
+    ``tenprint_subjects``: subjects a card re-ranks in full (:class:`indexer.search.Searcher`;
+    0 = per-finger shortlists); the first value is the report, each other one is measured
+    on the same probes under ``variants``.  ``exhaustive`` also re-ranks every subject for
+    the mated cards (``rank1_exhaustive``: what the preselection may lose).
     """
     import faiss
 
@@ -183,15 +188,27 @@ def run(dataset: str, *, distractors: str | None = None, distractor_store: str |
         echo(f"extracting {sum(map(len, cards))} images of {len(cards)} probe cards "
              f"({len(mated)} mated, {len(nonmated)} non-mated)")
         probes = _probe_cards(cards, workers, uncertain)
-        searcher = Searcher(store, shortlist=shortlist or DEFAULT_SHORTLIST, fmr=DECISION_FMR)
-        if warm:
-            searcher.warm()
-        first = next((p for p in probes if p), None)
-        if first is not None:  # JIT compilation of the comparator, outside the timings
-            searcher.identify(first[:1], top=1)
-        echo(f"searching {len(cards)} ten-print probes with {workers} worker(s)")
-        results, wall = search_batch(searcher, probes, top, workers)
-        report = _report(results, cards, mated, probes, wall, workers)
+        sizes = list(tenprint_subjects or [DEFAULT_TENPRINT_SUBJECTS])
+        variants = []
+        for size in sizes:
+            searcher = Searcher(store, shortlist=shortlist or DEFAULT_SHORTLIST, tenprint_subjects=size,
+                                fmr=DECISION_FMR)
+            if warm:
+                searcher.warm()
+            first = next((p for p in probes if p), None)
+            if first is not None:  # JIT compilation of the comparator, outside the timings
+                searcher.identify(first[:1], top=1)
+            echo(f"searching {len(cards)} ten-print probes with {workers} worker(s), {size} subjects re-ranked a card")
+            results, wall = search_batch(searcher, probes, top, workers)
+            variants.append((size, _report(results, cards, mated, probes, wall, workers)))
+        report = variants[0][1]
+        report["tenprint_subjects"] = sizes[0]
+        if exhaustive:
+            whole = Searcher(store, tenprint_subjects=store.subject_count(), fmr=DECISION_FMR)
+            echo(f"re-ranking all {store.subject_count()} subjects for the {len(mated)} mated cards")
+            res, wall = search_batch(whole, probes[:len(mated)], top, workers)
+            ex = _report(res, cards[:len(mated)], mated, probes[:len(mated)], wall, workers)
+            report["rank1_exhaustive"], report["search_ms_p50_exhaustive"] = ex["rank1"], ex["search_ms_p50"]
         report.update({
             "dataset": str(dataset), "protocol": "ten-print", "distractors": distractors,
             "distractor_store": distractor_store, "seed": seed, "uncertain_flat_positions": uncertain,
@@ -202,9 +219,12 @@ def run(dataset: str, *, distractors: str | None = None, distractor_store: str |
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "max_rss_mb_worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if workers > 1 else None,
         })
-        mate, top_nm = report.pop("_mate"), report.pop("_top")
-        for f in FPIRS:
-            report[f"fnir_at_fpir_{f:g}"], report[f"threshold_at_fpir_{f:g}"] = fnir_at_fpir(mate, top_nm, f)
+        for rep in [report] + [r for _, r in variants[1:]]:
+            mate, top_nm = rep.pop("_mate"), rep.pop("_top")
+            for f in FPIRS:
+                rep[f"fnir_at_fpir_{f:g}"], rep[f"threshold_at_fpir_{f:g}"] = fnir_at_fpir(mate, top_nm, f)
+        if len(variants) > 1:
+            report["variants"] = [_variant(size, rep) for size, rep in variants[1:]]
     finally:
         store.close()
         if tmp is not None:
@@ -212,6 +232,13 @@ def run(dataset: str, *, distractors: str | None = None, distractor_store: str |
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=1))
     return report
+
+
+def _variant(size: int, rep: dict) -> dict:
+    """The accuracy and speed of one more preselection size, for the report's ``variants``."""
+    keys = ("rank1", "rank10", "tpir_at_decision", "fpir_at_decision", "search_ms_p50", "search_ms_p95",
+            "searches_per_s", *(f"fnir_at_fpir_{f:g}" for f in FPIRS))
+    return {"tenprint_subjects": size, **{k: rep[k] for k in keys}}
 
 
 def _report(results: list, cards: list[list[SourceItem]], mated: list, probes: list[list[Probe]], wall: float,

@@ -50,6 +50,8 @@ from .store import GalleryStore
 from .votes import DEFAULT_K_PER_MINUTIA, finger_votes, order_free_neighbours
 
 DEFAULT_SHORTLIST = 200
+#: Subjects a probe of several fingers re-ranks in full (:meth:`Searcher._tenprint_shortlists`).
+DEFAULT_TENPRINT_SUBJECTS = 50
 DEFAULT_FACE_K = 100
 #: Memory the re-ranking cache may hold per enrolled finger: decoded gallery templates with
 #: the comparator's prepared arrays (~20 kB for 42 minutiae), least recently used evicted
@@ -218,7 +220,11 @@ class Searcher:
     ----------
     store : GalleryStore
     shortlist : int
-        Fingerprint samples re-ranked per probe finger (stage 2).
+        Fingerprint samples re-ranked per probe finger (stage 2) of a probe of one finger.
+    tenprint_subjects : int
+        A probe of several fingers re-ranks this many subjects, those its fingers' stage-1
+        votes favour together, each on every sample its fingers voted for
+        (:meth:`_tenprint_shortlists`); 0: each finger its own ``shortlist`` samples instead.
     k_per_minutia : int
         Nearest gallery cylinders asked per probe cylinder (stage 1).
     face_k : int
@@ -248,7 +254,8 @@ class Searcher:
     """
 
     def __init__(self, store: GalleryStore, *, shortlist: int = DEFAULT_SHORTLIST,
-                 k_per_minutia: int = DEFAULT_K_PER_MINUTIA, face_k: int = DEFAULT_FACE_K, fmr: float = 1e-3,
+                 tenprint_subjects: int = DEFAULT_TENPRINT_SUBJECTS, k_per_minutia: int = DEFAULT_K_PER_MINUTIA,
+                 face_k: int = DEFAULT_FACE_K, fmr: float = 1e-3,
                  threads: int | None = 1, cache_bytes_per_finger: int = CACHE_BYTES_PER_FINGER,
                  save_every: int = SAVE_EVERY, order_free: bool = False):
         if threads is not None:
@@ -257,6 +264,7 @@ class Searcher:
             faiss.omp_set_num_threads(threads)
         self.store = store
         self.shortlist = shortlist
+        self.tenprint_subjects = tenprint_subjects
         self.k_per_minutia = k_per_minutia
         self.face_k = face_k
         self.fmr = fmr
@@ -401,12 +409,14 @@ class Searcher:
         return self._by_name
 
     # -- per modality ------------------------------------------------------------------------
-    def _search_finger(self, probe: Probe, timings: dict, exclude: AbstractSet[str] = frozenset()
-                       ) -> tuple[list[int], np.ndarray, list]:
-        """Stage 1 (:meth:`_finger_shortlist`), then the 1:1 comparator on the shortlist."""
+    def _search_finger(self, probe: Probe, timings: dict, exclude: AbstractSet[str] = frozenset(),
+                       keep: list[int] | None = None) -> tuple[list[int], np.ndarray, list]:
+        """Stage 1 (:meth:`_finger_shortlist`, unless the samples to ``keep`` are given), then
+        the 1:1 comparator on them."""
         from matcher.fingerprint.comparison import compare_scores
 
-        keep = self._finger_shortlist(probe, timings, exclude)
+        if keep is None:
+            keep = self._finger_shortlist(probe, timings, exclude)
         if not keep:
             return [], np.zeros(0), []
         t1 = time.perf_counter()
@@ -415,28 +425,67 @@ class Searcher:
         timings["finger_stage2"] = timings.get("finger_stage2", 0.0) + (time.perf_counter() - t1) * 1e3
         return keep, scores, templates
 
-    def _finger_shortlist(self, probe: Probe, timings: dict, exclude: AbstractSet[str] = frozenset()) -> list[int]:
-        """Stage 1: the sample ids to re-rank, most votes first (a sharded gallery's shards are
-        given the whole gallery's instead, :mod:`indexer.cluster.shard`)."""
+    def _finger_votes(self, probe: Probe, timings: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Stage-1 votes of one probe finger: ``(sample ids, votes)``, votes descending."""
         idx = self.indexes.get("finger")
         if idx is None or idx.ntotal == 0:
-            return []
+            return np.zeros(0, np.int64), np.zeros(0)
         t0 = time.perf_counter()
         codes = finger_codes(probe.template)
         if len(codes) == 0:
-            return []
+            return np.zeros(0, np.int64), np.zeros(0)
         k = min(self.k_per_minutia, idx.ntotal)
         if self.order_free:
             d, i, pops = order_free_neighbours(*idx.search_finger(codes, min(2 * k + 1, idx.ntotal)), k)
         else:
             d, i, pops = idx.search_finger(codes, k)
-        sids, votes = finger_votes(d, i, popcounts(codes), pops)
-        owners = self.owners["finger"]
+        out = finger_votes(d, i, popcounts(codes), pops)
+        timings["finger_stage1"] = timings.get("finger_stage1", 0.0) + (time.perf_counter() - t0) * 1e3
+        return out
+
+    def _finger_shortlist(self, probe: Probe, timings: dict, exclude: AbstractSet[str] = frozenset()) -> list[int]:
+        """Stage 1: the sample ids to re-rank, most votes first (a sharded gallery's shards are
+        given the whole gallery's instead, :mod:`indexer.cluster.shard`)."""
+        sids, _ = self._finger_votes(probe, timings)
+        owners = self.owners.get("finger", {})
         # excluded subjects are dropped before the shortlist is cut, so they take no place in it
         ok = shortlist_filter(probe, exclude)
-        keep = [s for s in sids.tolist() if ok(owners.get(s))]
-        timings["finger_stage1"] = timings.get("finger_stage1", 0.0) + (time.perf_counter() - t0) * 1e3
-        return keep[: self.shortlist]
+        return [s for s in sids.tolist() if ok(owners.get(s))][: self.shortlist]
+
+    def _tenprint_shortlists(self, probes: list[Probe], timings: dict, exclude: AbstractSet[str]
+                             ) -> dict[int, list[int]]:
+        """Stage 1 of a probe of several fingers: the ``tenprint_subjects`` subjects whose
+        fingers collected the most votes over all probe fingers, then per probe finger every
+        sample of those subjects that it voted for (probe index -> sample ids to re-rank).
+
+        A subject's share from one probe finger is its best sample's votes over that
+        finger's best votes (so each finger weighs the same, whatever its minutiae count).
+        A chosen subject is compared exactly as with an unlimited shortlist (every voted
+        sample), as the fused calibration measured, so its fused score is the same.
+        """
+        owners = self.owners.get("finger", {})
+        share: Counter = Counter()
+        voted: dict[int, list[tuple[int, int]]] = {}
+        for p_i, probe in enumerate(probes):
+            if probe.modality != "finger":
+                continue
+            sids, votes = self._finger_votes(probe, timings)
+            t0 = time.perf_counter()
+            ok = shortlist_filter(probe, exclude)
+            eligible, best = [], {}
+            for sid, v in zip(sids.tolist(), votes.tolist()):
+                o = owners.get(sid)
+                if ok(o):
+                    eligible.append((sid, o[0]))
+                    best.setdefault(o[0], v)  # votes descend: the subject's first sample is its best
+            voted[p_i] = eligible
+            if best:
+                top = max(best.values())
+                for subj, v in best.items():
+                    share[subj] += v / top
+            timings["tenprint_preselect"] = timings.get("tenprint_preselect", 0.0) + (time.perf_counter() - t0) * 1e3
+        chosen = {subj for subj, _ in sorted(share.items(), key=lambda kv: (-kv[1], kv[0]))[: self.tenprint_subjects]}
+        return {p_i: [sid for sid, subj in eligible if subj in chosen] for p_i, eligible in voted.items()}
 
     def _search_face(self, probe: Probe, timings: dict, exclude: AbstractSet[str] = frozenset()
                      ) -> tuple[list[int], np.ndarray]:
@@ -542,10 +591,14 @@ class Searcher:
         names: dict[int, str] = {}
         reranked = 0
         n_finger_probes = 0
+        given = None
+        if self.tenprint_subjects and sum(p.modality == "finger" for p in probes) > 1:
+            given = self._tenprint_shortlists(probes, timings, exclude)
         for p_i, probe in enumerate(probes):
             if probe.modality == "finger":
                 n_finger_probes += 1
-                ids, raw, templates = self._search_finger(probe, timings, exclude)
+                ids, raw, templates = self._search_finger(probe, timings, exclude,
+                                                          None if given is None else given[p_i])
                 reranked += len(ids)
                 owners = self.owners["finger"]
             elif probe.modality == "face":

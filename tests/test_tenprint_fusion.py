@@ -104,3 +104,26 @@ def test_two_impressions_of_one_finger_are_one_term(gallery):
     # the same finger twice is no stronger evidence: one term, the best of two comparisons (Bonferroni)
     assert c.score == pytest.approx(one.score - math.log10(2))
     assert r.threshold == pytest.approx(decision_threshold(s.fmr, 1))  # one finger of known position: measured
+
+
+def test_a_ten_print_reranks_its_preselected_subjects_in_full(gallery):
+    store, fingers, rng = gallery
+    true = fingers["s21"]
+    probes = [Probe("finger", _copy(true[p]), p) for p in range(1, 11)]
+    whole = Searcher(store, shortlist=300, tenprint_subjects=0).identify(probes, top=30)
+    few = Searcher(store, tenprint_subjects=3)
+    given = few._tenprint_shortlists(probes, {}, frozenset())
+    owners = few.owners["finger"]
+    chosen = {owners[s][0] for ids in given.values() for s in ids}
+    assert len(chosen) == 3 and owners[given[0][0]][0] in chosen
+    for p_i, ids in given.items():  # every sample of the chosen subjects the finger voted for, nothing else
+        sids, _ = few._finger_votes(probes[p_i], {})
+        assert ids == [s for s in sids.tolist() if owners[s][0] in chosen and owners[s][2] == probes[p_i].finger_position]
+    r = few.identify(probes, top=30)
+    assert r.candidates[0].subject == "s21" and len(r.candidates) == 3
+    # a preselected subject scores exactly as when the whole gallery is re-ranked
+    exact = {c.subject: c.score for c in whole.candidates}
+    assert all(c.score == pytest.approx(exact[c.subject]) for c in r.candidates)
+    assert whole.candidates[0].subject == "s21" and r.candidates[0].score == pytest.approx(whole.candidates[0].score)
+    # one finger alone keeps its own shortlist
+    assert few.identify(probes[:1], top=1).candidates[0].subject == "s21"

@@ -137,7 +137,9 @@ class Shard:
     def __init__(self, name: str, store: str | Path):
         self.name = name
         self.store = GalleryStore(store, create=True)
-        self.searcher = ShardSearcher(self.store, order_free=True)
+        # per-finger shortlists for every probe: the coordinator merges those across shards
+        # (merge.finger_shortlist); a ten-print subject preselection has no merged form yet
+        self.searcher = ShardSearcher(self.store, order_free=True, tenprint_subjects=0)
         self._hidden_key = None
         self._hidden: tuple[frozenset, frozenset, int, int] = (frozenset(), frozenset(), 0, 0)
         # searches planned under an older epoch are refused (module docstring); kept in the
