@@ -13,9 +13,8 @@ format (a matcher change) is ignored, recomputed on use, and rewritten by
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from .store import GalleryStore
+
 
 def finger_format() -> str:
     """Stored format of finger samples' prepared arrays (faces have none: an embedding is compared as is)."""
@@ -46,8 +45,7 @@ def load_finger_templates(store: GalleryStore, ids: list[int]) -> dict[int, obje
     return out
 
 
-def backfill(store: GalleryStore, *, batch: int = 1000,
-             progress: Callable[[int], None] | None = None) -> int:
+def backfill(store: GalleryStore, *, batch: int = 1000) -> int:
     """Write the current format's prepared arrays of every finger sample that lacks them
     (a store enrolled before they were kept, or by an older matcher).  Rows written."""
     from matcher.fingerprint import Template
@@ -62,5 +60,3 @@ def backfill(store: GalleryStore, *, batch: int = 1000,
         rows = [(s.id, *finger_prepared(Template.from_bytes(s.template))) for s in samples]
         written += store.put_prepared(rows)
         after = samples[-1].id
-        if progress:
-            progress(written)
