@@ -248,15 +248,23 @@ class VectorIndex:
             ids = ids[~np.isin(ids, np.fromiter(self.tombstones, np.int64))]
         return ids
 
-    def search_labels(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """k nearest vectors of each query, as FAISS labels (tombstoned samples dropped)."""
+    def search_labels(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest vectors of each query, as FAISS labels (tombstoned samples dropped).
+
+        ``nprobe`` caps the lists an inverted-file index visits for this search only (its own
+        setting when None or larger; ignored by other index types)."""
         if self.ntotal == 0:
             q = len(queries)
             return np.zeros((q, 0), np.float32), np.zeros((q, 0), np.int64)
         extra = min(len(self.tombstones), 4 * k) if self.tombstones else 0
         kk = min(k + extra, self.ntotal)
         if self.modality == "finger":
-            d, i = self.index.search(np.ascontiguousarray(queries, np.uint8), kk)
+            own = self.params.get("nprobe")
+            if nprobe is not None and own is not None and nprobe < own and "IVF" in self.factory:
+                d, i = self.index.search(np.ascontiguousarray(queries, np.uint8), kk,
+                                         params=faiss.SearchParametersIVF(nprobe=nprobe))
+            else:
+                d, i = self.index.search(np.ascontiguousarray(queries, np.uint8), kk)
         else:
             d, i = self.index.search(np.ascontiguousarray(queries, np.float32), kk)
         if self.tombstones:
@@ -280,7 +288,8 @@ class VectorIndex:
         d, labels = self.search_labels(queries, k)
         return d, self._sample_ids(labels)
 
-    def search_finger(self, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search_finger(self, codes: np.ndarray, k: int, nprobe: int | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`search` for finger codes, plus each hit's set-bit count.
 
         Returns
@@ -289,7 +298,7 @@ class VectorIndex:
         ids : (q, k) int64 sample ids (-1 = none)
         popcounts : (q, k) int64 set bits of each hit's code
         """
-        d, labels = self.search_labels(codes, k)
+        d, labels = self.search_labels(codes, k, nprobe)
         return d, self._sample_ids(labels), np.where(labels >= 0, labels % FINGER_LABEL_SHIFT, 0)
 
     def needs_compaction(self) -> bool:

@@ -52,6 +52,10 @@ from .votes import DEFAULT_K_PER_MINUTIA, finger_votes, order_free_neighbours
 DEFAULT_SHORTLIST = 200
 #: Subjects a probe of several fingers re-ranks in full (:meth:`Searcher._tenprint_shortlists`).
 DEFAULT_TENPRINT_SUBJECTS = 50
+#: Inverted lists visited per query for such a probe (the index's own nprobe is 16): at 1,100
+#: subjects every mate stayed first in the preselection with 4, and stage 1 took 207 ms a card
+#: instead of 364 (benchmarks/README.md, Ten-print search).
+DEFAULT_TENPRINT_NPROBE = 4
 DEFAULT_FACE_K = 100
 #: Memory the re-ranking cache may hold per enrolled finger: decoded gallery templates with
 #: the comparator's prepared arrays (~20 kB for 42 minutiae), least recently used evicted
@@ -225,6 +229,10 @@ class Searcher:
         A probe of several fingers re-ranks this many subjects, those its fingers' stage-1
         votes favour together, each on every sample its fingers voted for
         (:meth:`_tenprint_shortlists`); 0: each finger its own ``shortlist`` samples instead.
+    tenprint_nprobe : int or None
+        Lists an inverted-file finger index visits per query for such a probe, when fewer
+        than its own setting (ten fingers' votes together need far less recall than one
+        finger's); None: the index's own.
     k_per_minutia : int
         Nearest gallery cylinders asked per probe cylinder (stage 1).
     face_k : int
@@ -254,7 +262,8 @@ class Searcher:
     """
 
     def __init__(self, store: GalleryStore, *, shortlist: int = DEFAULT_SHORTLIST,
-                 tenprint_subjects: int = DEFAULT_TENPRINT_SUBJECTS, k_per_minutia: int = DEFAULT_K_PER_MINUTIA,
+                 tenprint_subjects: int = DEFAULT_TENPRINT_SUBJECTS,
+                 tenprint_nprobe: int | None = DEFAULT_TENPRINT_NPROBE, k_per_minutia: int = DEFAULT_K_PER_MINUTIA,
                  face_k: int = DEFAULT_FACE_K, fmr: float = 1e-3,
                  threads: int | None = 1, cache_bytes_per_finger: int = CACHE_BYTES_PER_FINGER,
                  save_every: int = SAVE_EVERY, order_free: bool = False):
@@ -265,6 +274,7 @@ class Searcher:
         self.store = store
         self.shortlist = shortlist
         self.tenprint_subjects = tenprint_subjects
+        self.tenprint_nprobe = tenprint_nprobe
         self.k_per_minutia = k_per_minutia
         self.face_k = face_k
         self.fmr = fmr
@@ -425,8 +435,9 @@ class Searcher:
         timings["finger_stage2"] = timings.get("finger_stage2", 0.0) + (time.perf_counter() - t1) * 1e3
         return keep, scores, templates
 
-    def _finger_votes(self, probe: Probe, timings: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Stage-1 votes of one probe finger: ``(sample ids, votes)``, votes descending."""
+    def _finger_votes(self, probe: Probe, timings: dict, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Stage-1 votes of one probe finger: ``(sample ids, votes)``, votes descending
+        (``nprobe``: see :meth:`VectorIndex.search_labels`)."""
         idx = self.indexes.get("finger")
         if idx is None or idx.ntotal == 0:
             return np.zeros(0, np.int64), np.zeros(0)
@@ -436,9 +447,9 @@ class Searcher:
             return np.zeros(0, np.int64), np.zeros(0)
         k = min(self.k_per_minutia, idx.ntotal)
         if self.order_free:
-            d, i, pops = order_free_neighbours(*idx.search_finger(codes, min(2 * k + 1, idx.ntotal)), k)
+            d, i, pops = order_free_neighbours(*idx.search_finger(codes, min(2 * k + 1, idx.ntotal), nprobe), k)
         else:
-            d, i, pops = idx.search_finger(codes, k)
+            d, i, pops = idx.search_finger(codes, k, nprobe)
         out = finger_votes(d, i, popcounts(codes), pops)
         timings["finger_stage1"] = timings.get("finger_stage1", 0.0) + (time.perf_counter() - t0) * 1e3
         return out
@@ -469,7 +480,7 @@ class Searcher:
         for p_i, probe in enumerate(probes):
             if probe.modality != "finger":
                 continue
-            sids, votes = self._finger_votes(probe, timings)
+            sids, votes = self._finger_votes(probe, timings, self.tenprint_nprobe)
             t0 = time.perf_counter()
             ok = shortlist_filter(probe, exclude)
             eligible, best = [], {}

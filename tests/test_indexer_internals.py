@@ -340,3 +340,23 @@ def test_one_bad_label_row_goes_to_the_report_and_the_rest_is_stored(tmp_path):
     assert all(r["error"] == "InvalidLabel" and r["reason"] for r in rows)
     assert any("finger_position" in r["reason"] and "11" in r["reason"] for r in rows)
     st.close()
+
+
+def test_a_search_may_visit_fewer_inverted_lists_than_the_index():
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 256, (3000, 64), dtype=np.uint8)
+    idx = VectorIndex.empty("finger", 512, "BIVF16", {"nprobe": 8})
+    idx.train(codes)
+    idx.add(codes, np.arange(3000, dtype=np.int64) * faiss_index.FINGER_LABEL_SHIFT)
+    q = codes[:20]
+    own = idx.search_labels(q, 10)
+    assert all(np.array_equal(a, b) for a, b in zip(own, idx.search_labels(q, 10, nprobe=None)))
+    assert all(np.array_equal(a, b) for a, b in zip(own, idx.search_labels(q, 10, nprobe=32)))  # never more
+    two = idx.search_labels(q, 10, nprobe=2)
+    import faiss
+
+    inner = faiss.downcast_IndexBinary(idx.index.index)
+    inner.nprobe = 2
+    assert all(np.array_equal(a, b) for a, b in zip(two, idx.search_labels(q, 10)))  # as if the index said 2
+    inner.nprobe = 8
+    assert not np.array_equal(own[0], two[0])  # random codes: 2 of 16 lists miss neighbours
