@@ -229,13 +229,14 @@ class Shard:
             _, samples = self.store.subject(name)
             by_encounter: dict[int, list[NewSample]] = {}
             ids = [s.id for s in samples]
-            prepared = self.store.prepared(ids, finger_format())
+            fmt = finger_format()
+            prepared = self.store.prepared(ids, fmt)
             for s in self.store.samples(ids=ids):
                 by_encounter.setdefault(s.encounter_id, []).append(NewSample(
                     subject=name, modality=s.modality, template=s.template, template_version=s.template_version,
                     quality=s.quality, sha256=s.sha256, finger_position=s.finger_position, source=s.source,
                     metadata=s.metadata, prepared=prepared.get(s.id, b""),
-                    prepared_format=finger_format() if s.id in prepared else ""))
+                    prepared_format=fmt if s.id in prepared else ""))
             for eid, group in sorted(by_encounter.items()):
                 row = self.store.con.execute("SELECT source FROM encounters WHERE id=?", (eid,)).fetchone()
                 out.append((row[0] if row else "", group))
