@@ -44,10 +44,11 @@ import numpy as np
 from .errors import ProbeError
 from .faiss_index import VectorIndex, build_index, catch_up, finger_codes, index_path, open_index, popcounts
 from .fusion import SubjectTerms, TermScore, common_scale, expected_fpir, fusion_terms, probe_threshold
+from .owners import NO_SUBJECT, OwnerColumns, comparable
 from .positions import comparable_positions
 from .prepared import load_finger_templates
 from .store import GalleryStore
-from .votes import DEFAULT_K_PER_MINUTIA, finger_votes, order_free_neighbours
+from .votes import DEFAULT_K_PER_MINUTIA, finger_votes, order_free_neighbours, preselect_subjects
 
 DEFAULT_SHORTLIST = 200
 #: Subjects a probe of several fingers re-ranks in full (:meth:`Searcher._tenprint_shortlists`).
@@ -288,6 +289,7 @@ class Searcher:
         self._template_nbytes: dict[int, int] = {}
         self.cache_bytes = 0  # held by the prepared templates in _templates
         self.owners: dict[str, dict[int, tuple[int, str, int]]] = {}
+        self._owner_columns: dict[str, OwnerColumns] = {}  # the same, as arrays (ten-print preselection)
         self._by_name: dict[str, Counter] | None = None  # built on the first search that excludes
         self.refresh()
 
@@ -307,6 +309,7 @@ class Searcher:
                     continue
                 self.indexes[m], self.index_actions[m] = open_index(self.store, m)
                 self.owners[m] = self.store.sample_owners(m)
+                self._owner_columns[m] = OwnerColumns(self.owners[m])
                 self._by_name = None
                 continue
             changes, rebuild = catch_up(self.store, idx)
@@ -337,18 +340,21 @@ class Searcher:
                 self._unsaved[m] = 0
 
     def _apply_owner_changes(self, modality: str, changes: list[tuple[int, str, int]]) -> None:
-        """Replay changes into ``owners`` (and the per-name counts, when built)."""
+        """Replay changes into ``owners`` and its columns (and the per-name counts, when built)."""
         owners = self.owners.setdefault(modality, {})
+        columns = self._owner_columns.setdefault(modality, OwnerColumns())
         by_name = self._by_name[modality] if self._by_name is not None else None
         added = [sid for _, op, sid in changes if op == "add"]
         fresh = self.store.sample_owners(modality, ids=added) if added else {}
         for _, op, sid in changes:
             if op == "add" and sid in fresh and sid not in owners:
                 owners[sid] = fresh[sid]
+                columns.add({sid: fresh[sid]})
                 if by_name is not None:
                     by_name[fresh[sid][1]] += 1
             elif op == "delete" and sid in owners:
                 _, name, _ = owners.pop(sid)
+                columns.remove((sid,))
                 self._uncache(sid)
                 if by_name is not None:
                     by_name[name] -= 1
@@ -475,28 +481,27 @@ class Searcher:
         sample), as the fused calibration measured, so its fused score is the same.
         """
         owners = self.owners.get("finger", {})
-        share: Counter = Counter()
-        voted: dict[int, list[tuple[int, int]]] = {}
+        columns = self._owner_columns.get("finger") or OwnerColumns()
+        voted: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        fingers = []
         for p_i, probe in enumerate(probes):
             if probe.modality != "finger":
                 continue
             sids, votes = self._finger_votes(probe, timings, self.tenprint_nprobe)
             t0 = time.perf_counter()
-            ok = shortlist_filter(probe, exclude)
-            eligible, best = [], {}
-            for sid, v in zip(sids.tolist(), votes.tolist()):
-                o = owners.get(sid)
-                if ok(o):
-                    eligible.append((sid, o[0]))
-                    best.setdefault(o[0], v)  # votes descend: the subject's first sample is its best
-            voted[p_i] = eligible
-            if best:
-                top = max(best.values())
-                for subj, v in best.items():
-                    share[subj] += v / top
+            subj, pos = columns.lookup(sids)
+            ok = (subj != NO_SUBJECT) & comparable(pos, comparable_positions(probe.finger_position,
+                                                                              probe.position_uncertain))
+            if exclude:  # rare: by name, on the hits left
+                ok[ok] = [owners[s][1] not in exclude for s in sids[ok].tolist()]
+            voted[p_i] = (sids[ok], subj[ok])
+            fingers.append((subj[ok], votes[ok]))
             timings["tenprint_preselect"] = timings.get("tenprint_preselect", 0.0) + (time.perf_counter() - t0) * 1e3
-        chosen = {subj for subj, _ in sorted(share.items(), key=lambda kv: (-kv[1], kv[0]))[: self.tenprint_subjects]}
-        return {p_i: [sid for sid, subj in eligible if subj in chosen] for p_i, eligible in voted.items()}
+        t0 = time.perf_counter()
+        chosen = preselect_subjects(fingers, self.tenprint_subjects)
+        out = {p_i: sids[np.isin(subj, chosen)].tolist() for p_i, (sids, subj) in voted.items()}
+        timings["tenprint_preselect"] = timings.get("tenprint_preselect", 0.0) + (time.perf_counter() - t0) * 1e3
+        return out
 
     def _search_face(self, probe: Probe, timings: dict, exclude: AbstractSet[str] = frozenset()
                      ) -> tuple[list[int], np.ndarray]:

@@ -103,3 +103,38 @@ def order_free_neighbours(distances: np.ndarray, ids: np.ndarray, popcounts: np.
     within = live & (distances <= dk)
     keep = np.where(within.sum(axis=1, keepdims=True) <= 2 * k, within, live & (distances < dk))
     return distances, np.where(keep, ids, -1), np.where(keep, popcounts, 0)
+
+
+def preselect_subjects(fingers: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
+    """The ``n`` subjects a probe of several fingers re-ranks: those its fingers' votes favour
+    together (:meth:`indexer.search.Searcher._tenprint_shortlists`).
+
+    A subject's share from one probe finger is its best sample's votes over that finger's
+    best votes, so each finger weighs the same whatever its minutiae count; shares are
+    summed over the fingers (at most one per finger).
+
+    Parameters
+    ----------
+    fingers : list of (subject ids, votes)
+        Per probe finger, the owners of the samples it voted for (eligible ones only) and
+        the votes, descending.
+    n : int
+
+    Returns
+    -------
+    (<= n,) int64 array
+        Subject ids, largest share first; ties by subject id.
+    """
+    subjects, shares = [], []
+    for subj, votes in fingers:
+        if len(subj) == 0:
+            continue
+        u, first = np.unique(subj, return_index=True)  # votes descend: a subject's first sample is its best
+        best = np.asarray(votes, np.float64)[first]
+        subjects.append(u)
+        shares.append(best / best.max())
+    if not subjects:
+        return np.zeros(0, np.int64)
+    u, inv = np.unique(np.concatenate(subjects), return_inverse=True)
+    total = np.bincount(inv, weights=np.concatenate(shares))  # summed in finger order
+    return u[np.lexsort((u, -total))[:n]]

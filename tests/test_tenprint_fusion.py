@@ -12,9 +12,11 @@ import pytest
 
 from benchmarks.search_bench import synthetic_finger_template
 from indexer.fusion import decision_threshold, fused_threshold
+from indexer.owners import NO_SUBJECT, comparable
 from indexer.positions import comparable_positions, neighbours
 from indexer.search import Probe, Searcher
 from indexer.store import GalleryStore, NewSample
+from indexer.votes import preselect_subjects
 from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, Template
 
 
@@ -127,3 +129,55 @@ def test_a_ten_print_reranks_its_preselected_subjects_in_full(gallery):
     assert whole.candidates[0].subject == "s21" and r.candidates[0].score == pytest.approx(whole.candidates[0].score)
     # one finger alone keeps its own shortlist
     assert few.identify(probes[:1], top=1).candidates[0].subject == "s21"
+
+
+def _shares_by_loop(fingers, n):
+    """The preselection as a plain loop (what preselect_subjects computes with arrays)."""
+    from collections import Counter
+
+    share = Counter()
+    for subj, votes in fingers:
+        best = {}
+        for s, v in zip(subj.tolist(), votes.tolist()):
+            best.setdefault(s, v)
+        if best:
+            top = max(best.values())
+            for s, v in best.items():
+                share[s] += v / top
+    return [s for s, _ in sorted(share.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
+def test_preselection_sums_each_fingers_share_of_its_best_subject():
+    rng = np.random.default_rng(5)
+    fingers = []
+    for m in (0, 1, 40, 300, 2000):
+        votes = -np.sort(-np.round(rng.gamma(1.0, 2.0, m), 1))  # rounded: ties between subjects
+        fingers.append((rng.integers(0, 500, m), votes))
+    for n in (1, 7, 50, 10_000):
+        assert preselect_subjects(fingers, n).tolist() == _shares_by_loop(fingers, n)
+    # best on two fingers of three (shares 0.01 + 1 + 1) beats best on one by far (1 + 0.2 + 0.2)
+    one = [(np.array([1, 2]), np.array([100.0, 1.0])), (np.array([2, 1]), np.array([5.0, 1.0])),
+           (np.array([2, 1]), np.array([5.0, 1.0]))]
+    assert preselect_subjects(one, 2).tolist() == [2, 1]
+    assert preselect_subjects([], 3).size == 0
+
+
+def test_owner_columns_follow_enrolments_and_deletions(tmp_path):
+    rng = np.random.default_rng(8)
+    store = GalleryStore(tmp_path / "g", create=True)
+    store.add_samples([_sample(f"p{i}", synthetic_finger_template(rng), 1 + i % 10) for i in range(6)])
+    s = Searcher(store)
+    cols = s._owner_columns["finger"]
+    owners = s.owners["finger"]
+    sids = np.array(sorted(owners) + [0, 10_000])
+    subj, pos = cols.lookup(sids)
+    assert subj.tolist() == [owners[x][0] for x in sorted(owners)] + [NO_SUBJECT, NO_SUBJECT]
+    assert pos.tolist() == [owners[x][2] for x in sorted(owners)] + [0, 0]
+    new = store.add_samples([_sample("late", synthetic_finger_template(rng), 7)])[0]
+    gone = min(owners)
+    store.delete_subject(owners[gone][1])
+    s.refresh()
+    subj, pos = cols.lookup(np.array([new, gone]))
+    assert subj[0] == s.owners["finger"][new][0] and pos[0] == 7 and subj[1] == NO_SUBJECT
+    assert comparable(np.array([0, 3, 4, 7], np.int8), comparable_positions(3, True)).tolist() == [True, True, True, False]
+    store.close()
