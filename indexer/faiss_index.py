@@ -449,13 +449,32 @@ def set_factory(store: GalleryStore, modality: str, factory: str | None) -> None
         p.unlink()
 
 
-def _vectors_of(samples, modality: str, cache: dict[int, np.ndarray] | None):
-    fn = VECTORS[modality]
-    for s in samples:
-        v = cache.get(s.id) if cache else None
-        if v is None:
-            v = fn(s.template)
-        yield s, v
+def _vectors_of(store: GalleryStore, samples, modality: str, cache: dict[int, np.ndarray] | None,
+                batch: int = 1000):
+    """``(sample, vectors)`` of each sample: from ``cache``, else from the template; a finger
+    template's codes come from the cylinders stored beside it (:mod:`indexer.prepared`:
+    ~0.1 ms a finger read, ~1.2 ms computed), computed where none are stored."""
+    if modality != "finger":
+        for s in samples:
+            v = cache.get(s.id) if cache else None
+            yield s, face_vectors(s.template) if v is None else v
+        return
+    from matcher.fingerprint import Template
+    from matcher.fingerprint.descriptors import load_cylinders
+
+    from .prepared import finger_format
+
+    samples = iter(samples)
+    while chunk := [s for _, s in zip(range(batch), samples)]:
+        need = [s.id for s in chunk if not (cache and s.id in cache)]
+        stored = store.prepared(need, finger_format()) if need else {}
+        for s in chunk:
+            v = cache.get(s.id) if cache else None
+            if v is None:
+                t = Template.from_bytes(s.template)
+                load_cylinders(t, stored.get(s.id))
+                v = finger_codes(t)
+            yield s, v
 
 
 def _too_few_to_train(factory: str, n: int) -> bool:
@@ -491,7 +510,7 @@ def build_index(store: GalleryStore, modality: str, factory: str | None = None, 
         last = store.last_change()
         total = store.count(modality)
         ids_all, vecs_all, model = [], [], ""
-        for n, (s, v) in enumerate(_vectors_of(store.samples(modality), modality, cache), 1):
+        for n, (s, v) in enumerate(_vectors_of(store, store.samples(modality), modality, cache), 1):
             if modality == "face":
                 model = model or s.template_version
             if len(v):
@@ -635,7 +654,7 @@ def _replay(store: GalleryStore, idx: VectorIndex, changes, cache) -> None:
         if not adds:
             return
         vs, ids = [], []
-        for s, v in _vectors_of(store.samples(idx.modality, ids=adds), idx.modality, cache):
+        for s, v in _vectors_of(store, store.samples(idx.modality, ids=adds), idx.modality, cache):
             if idx.modality == "face":
                 idx.model = idx.model or s.template_version
             vs.append(v)

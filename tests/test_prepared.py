@@ -138,3 +138,18 @@ def test_ingest_stores_them_and_check_and_reindex_say_so(tmp_path):
     assert r.exit_code == 0 and "stored the cylinders of 4 samples" in r.output, r.output
     r = CliRunner().invoke(app, ["check", "--store", str(store)])
     assert r.exit_code == 0 and "no stored cylinders" not in r.output, r.output
+
+
+def test_index_build_reads_the_stored_cylinders(tmp_path, monkeypatch):
+    from indexer.faiss_index import build_index, finger_codes
+    from matcher.fingerprint import descriptors
+
+    ts = _templates(8, seed=5)
+    with GalleryStore(tmp_path / "g", create=True) as st:
+        st.add_samples([_sample(f"s{i}", t, 1, prepared=i < 6) for i, t in enumerate(ts)])
+        want = sum(len(finger_codes(Template.from_bytes(t.to_bytes()))) for t in ts)
+        computed = []
+        fill = descriptors._fill
+        monkeypatch.setattr(descriptors, "_fill", lambda *a: (computed.append(1), fill(*a))[1])
+        idx = build_index(st, "finger")
+        assert idx.ntotal == want and len(computed) == 2  # only the two samples stored without them
