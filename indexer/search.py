@@ -418,6 +418,19 @@ class Searcher:
             self._uncache(next(iter(self._templates)))
         return out
 
+    def hit_owners(self, probe: Probe, sample_ids: np.ndarray, exclude: AbstractSet[str] = frozenset()
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """Subject ids of stage-1 hits of a probe finger (:data:`~indexer.owners.NO_SUBJECT` for
+        ids no live sample has) and which hits may be re-ranked: what :func:`shortlist_filter`
+        says of each, with arrays (also used by the shards of a sharded gallery)."""
+        subj, pos = self._owner_columns.get("finger", OwnerColumns()).lookup(sample_ids)
+        ok = (subj != NO_SUBJECT) & comparable(pos, comparable_positions(probe.finger_position,
+                                                                          probe.position_uncertain))
+        if exclude:  # rare: by name, on the hits left
+            owners = self.owners["finger"]
+            ok[ok] = [owners[s][1] not in exclude for s in np.asarray(sample_ids)[ok].tolist()]
+        return subj, ok
+
     def _samples_by_name(self) -> dict[str, Counter]:
         """Modality -> subject name -> samples, for searches that exclude subjects."""
         if self._by_name is None:
@@ -480,8 +493,6 @@ class Searcher:
         A chosen subject is compared exactly as with an unlimited shortlist (every voted
         sample), as the fused calibration measured, so its fused score is the same.
         """
-        owners = self.owners.get("finger", {})
-        columns = self._owner_columns.get("finger") or OwnerColumns()
         voted: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         fingers = []
         for p_i, probe in enumerate(probes):
@@ -489,11 +500,7 @@ class Searcher:
                 continue
             sids, votes = self._finger_votes(probe, timings, self.tenprint_nprobe)
             t0 = time.perf_counter()
-            subj, pos = columns.lookup(sids)
-            ok = (subj != NO_SUBJECT) & comparable(pos, comparable_positions(probe.finger_position,
-                                                                              probe.position_uncertain))
-            if exclude:  # rare: by name, on the hits left
-                ok[ok] = [owners[s][1] not in exclude for s in sids[ok].tolist()]
+            subj, ok = self.hit_owners(probe, sids, exclude)
             voted[p_i] = (sids[ok], subj[ok])
             fingers.append((subj[ok], votes[ok]))
             timings["tenprint_preselect"] = timings.get("tenprint_preselect", 0.0) + (time.perf_counter() - t0) * 1e3

@@ -311,6 +311,8 @@ def test_three_shards_answer_as_one_store(data, reference, sharded):
     assert mated >= len(searches) // 2  # the comparison is not between two empty lists
     # a stage 1 that cuts (few neighbours per cylinder, a short shortlist)
     _tight_stage1_is_the_whole_gallerys(reference, sharded, searches)
+    # searches of several fingers: subjects preselected over all the fingers at once
+    _tenprint_preselection_is_the_whole_gallerys(reference, sharded, searches)
     # a search that excludes subjects (what a bureau may not see) too
     hidden = frozenset({"fvc_101", f"person_{LFW_PEOPLE[0]}"})
     for probes in searches[:6]:
@@ -366,6 +368,27 @@ def _tight_stage1_is_the_whole_gallerys(reference, sharded, searches):
                 assert len(got.candidates) <= shortlist * n_fingers + 3 * (len(probes) - n_fingers)
     finally:
         sharded.shortlist, sharded.k_per_minutia, sharded.face_k = saved
+
+
+def _tenprint_preselection_is_the_whole_gallerys(reference, sharded, searches):
+    """A search of several fingers re-ranks the subjects its fingers' votes favour together; the
+    shards' votes must be merged first, so that the cluster chooses the subjects one store chooses."""
+    from indexer.search import Searcher
+
+    st, _ = reference
+    fingers = [s[0] for s in searches if len(s) == 1 and s[0].modality == "finger"]
+    multi = [fingers[0:2], fingers[2:5], fingers[5:9]]
+    saved = sharded.tenprint_subjects
+    try:
+        for n in (50, 3, 1):
+            one = Searcher(st, tenprint_subjects=n, order_free=True)
+            sharded.tenprint_subjects = n
+            for probes, got in zip(multi, sharded.identify_batch(multi, top=TOP)):
+                want = one.identify(probes, top=TOP)
+                assert_same(want, got)
+                assert len({c.subject for c in got.candidates}) <= n
+    finally:
+        sharded.tenprint_subjects = saved
 
 
 def _searching(gallery, searches, stop: threading.Event, out: list) -> threading.Thread:
@@ -511,3 +534,41 @@ def _names(gallery, shard: str) -> list[str]:
     import ray
 
     return ray.get(gallery.actor(shard).names.remote())
+
+
+def test_merged_tenprint_preselection_is_one_stores(tmp_path):
+    """Without Ray: two shards' neighbour lists, merged by the coordinator's function, preselect the
+    subjects (and re-rank lists) that one store holding both shards' subjects preselects."""
+    import numpy as np
+
+    from benchmarks.search_bench import synthetic_finger_template
+    from indexer.cluster.merge import split_key, tenprint_shortlists
+    from indexer.cluster.shard import Shard
+    from indexer.search import Probe, Searcher
+    from indexer.store import GalleryStore, NewSample
+    from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, Template
+
+    rng = np.random.default_rng(17)
+    version = f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}"
+    people = {f"p{i:02d}": {pos: synthetic_finger_template(rng).to_bytes() for pos in range(1, 11)} for i in range(24)}
+    samples = {n: [NewSample(n, "finger", b, version, 60, hashlib.sha256(n.encode() + b).hexdigest(), finger_position=pos)
+                   for pos, b in fs.items()] for n, fs in people.items()}
+    one = GalleryStore(tmp_path / "one", create=True)
+    one.add_samples([x for n in sorted(samples) for x in samples[n]])
+    shards = [Shard(f"s{i}", tmp_path / f"s{i}") for i in range(2)]
+    for i, n in enumerate(sorted(samples)):
+        shards[i % 2].add_samples(samples[n])
+    k = 16
+    for card in ("p03", "p10"):
+        probes = [Probe("finger", Template.from_bytes(b), pos) for pos, b in people[card].items()]
+        hits = [sh.neighbours([probes], k, 10, frozenset(), None)[1][0] for sh in shards]
+        for n in (1, 3, 50):
+            merged = tenprint_shortlists({p: [(slot, hits[slot][p]) for slot in range(2)] for p in range(10)}, k, n)
+            got = {p: [shards[split_key(key)[0]].searcher.owners["finger"][split_key(key)[1]][1:] for key in keys]
+                   for p, keys in merged.items()}
+            ref = Searcher(one, k_per_minutia=k, tenprint_subjects=n, order_free=True)
+            want = {p: [ref.owners["finger"][sid][1:] for sid in ids]
+                    for p, ids in ref._tenprint_shortlists(probes, {}, frozenset()).items()}
+            assert got == want
+            assert len({name for ids in got.values() for name, _ in ids}) == min(n, 24) and got[0][0] == (card, 1)
+    one.close()

@@ -30,11 +30,12 @@ from pathlib import Path
 from ..errors import ClusterError, ProbeError, ShardUnavailableError
 from ..ingest import SourceItem, scan_source
 from ..ingest_report import IngestReport
-from ..search import DEFAULT_FACE_K, DEFAULT_SHORTLIST, Probe, SearchResult
+from ..search import (DEFAULT_FACE_K, DEFAULT_SHORTLIST, DEFAULT_TENPRINT_NPROBE, DEFAULT_TENPRINT_SUBJECTS, Probe,
+                      SearchResult)
 from ..votes import DEFAULT_K_PER_MINUTIA
 from ..store import NewSample
 from .config import ClusterConfig, ShardSpec, config_path, new_config, read_config, write_config
-from .merge import face_shortlist, finger_shortlist, merge_candidates, split_key
+from .merge import face_shortlist, finger_shortlist, merge_candidates, split_key, tenprint_shortlists
 from .shard import StaleEpochError
 
 NAMESPACE = "locard"
@@ -106,14 +107,16 @@ class ClusterGallery:
         How long a search waits for the shards (each phase's deadline is shared).
     write_timeout_s : float
         How long a write waits for its shard's acknowledgement.
-    shortlist, k_per_minutia, face_k : int
+    shortlist, k_per_minutia, face_k, tenprint_subjects : int
+    tenprint_nprobe : int or None
         Stage-1 settings over the whole gallery (as :class:`~indexer.search.Searcher`'s).
     """
 
     def __init__(self, root: str | Path, address: str | None = None, *, shards: int | None = None,
                  cpus: float = 1.0, timeout_s: float = 30.0, write_timeout_s: float = 300.0,
                  shortlist: int = DEFAULT_SHORTLIST, k_per_minutia: int = DEFAULT_K_PER_MINUTIA,
-                 face_k: int = DEFAULT_FACE_K):
+                 face_k: int = DEFAULT_FACE_K, tenprint_subjects: int = DEFAULT_TENPRINT_SUBJECTS,
+                 tenprint_nprobe: int | None = DEFAULT_TENPRINT_NPROBE):
         ray = _ray()
         self.root = Path(root).resolve()
         if not config_path(self.root).exists():
@@ -124,6 +127,7 @@ class ClusterGallery:
         self._mtime = config_path(self.root).stat().st_mtime_ns
         self.timeout_s, self.write_timeout_s = timeout_s, write_timeout_s
         self.shortlist, self.k_per_minutia, self.face_k = shortlist, k_per_minutia, face_k
+        self.tenprint_subjects, self.tenprint_nprobe = tenprint_subjects, tenprint_nprobe
         self._subjects: dict[str, int] = {}  # last count seen per shard (stands in while one is missing)
         if not ray.is_initialized():
             try:
@@ -336,8 +340,9 @@ class ClusterGallery:
             got = self._gather({s.name: self.actor(s.name).excluded_faces.remote(exclude) for s in config.active},
                                deadline, missing)
             k_face += sum(got.values())
+        nprobe = self.tenprint_nprobe if self.tenprint_subjects else None
         phase1 = self._gather({s.name: self.actor(s.name).neighbours.remote(
-            searches, self.k_per_minutia, k_face, exclude, ring, config.epoch)
+            searches, self.k_per_minutia, k_face, exclude, ring, config.epoch, nprobe)
             for s in config.active if s.name not in missing}, deadline, missing, stale)
         t1 = time.perf_counter()
         n_finger = sum(n for n, _ in phase1.values())
@@ -345,15 +350,20 @@ class ClusterGallery:
         given = {name: [{} for _ in searches] for name in phase1}
         reranked = [0] * len(searches)
         for q, probes in enumerate(searches):
+            fingers = {p: [(slots[n], hits[q][p]) for n, hits in phase1.items() if hits[q][p] is not None]
+                       for p, probe in enumerate(probes) if probe.modality == "finger"}
+            if self.tenprint_subjects and len(fingers) > 1:  # as one store's Searcher does
+                lists = tenprint_shortlists(fingers, self.k_per_minutia, self.tenprint_subjects)
+            else:
+                lists = {p: finger_shortlist(parts, self.k_per_minutia, self.shortlist) for p, parts in fingers.items()}
+            for p, keys in lists.items():
+                reranked[q] += len(keys)
+                for key in keys:
+                    slot, sid = split_key(key)
+                    given[names[slot]][q].setdefault(p, []).append(sid)
             for p, probe in enumerate(probes):
                 parts = [(slots[n], hits[q][p]) for n, hits in phase1.items() if hits[q][p] is not None]
-                if probe.modality == "finger":
-                    keys = finger_shortlist(parts, self.k_per_minutia, self.shortlist)
-                    reranked[q] += len(keys)
-                    for key in keys:
-                        slot, sid = split_key(key)
-                        given[names[slot]][q].setdefault(p, []).append(sid)
-                elif probe.modality == "face":
+                if probe.modality == "face":
                     for key, sim in face_shortlist(parts, k_face):
                         slot, sid = split_key(key)
                         ids, sims = given[names[slot]][q].setdefault(p, ([], []))

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..search import Candidate
-from ..votes import finger_votes, order_free_neighbours
+from ..votes import finger_votes, order_free_neighbours, preselect_subjects
 from .shard import NO_DISTANCE, FaceNeighbours, FingerNeighbours
 
 #: Upper bound on shard slots (keys are ``id * MAX_SHARDS + slot``).
@@ -49,7 +49,7 @@ def split_key(key: int) -> tuple[int, int]:
 
 
 def merge_finger_neighbours(parts: Sequence[tuple[int, FingerNeighbours]], k: int
-                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The whole gallery's ``k`` nearest cylinders of each probe cylinder, from every shard's.
 
     Parameters
@@ -65,14 +65,31 @@ def merge_finger_neighbours(parts: Sequence[tuple[int, FingerNeighbours]], k: in
         Cluster-wide sample keys (-1 = empty).
     popcounts : (m, k) int64
     eligible : (m, k) bool
+    subjects : (m, k) int64
+        Cluster-wide subject keys (a subject lives wholly in one shard), -1 = none.
     """
     d = np.concatenate([p.distances for _, p in parts], axis=1)
     keys = np.concatenate([shard_key(p.ids, s) for s, p in parts], axis=1)
     pops = np.concatenate([p.popcounts for _, p in parts], axis=1)
     eligible = np.concatenate([p.eligible for _, p in parts], axis=1)
+    subjects = np.concatenate([shard_key(p.subjects, s) for s, p in parts], axis=1)
     order = np.argsort(d, axis=1, kind="stable")[:, :k]
-    d, keys, pops, eligible = (np.take_along_axis(a, order, 1) for a in (d, keys, pops, eligible))
-    return d, np.where(d < NO_DISTANCE, keys, -1), pops, eligible
+    d, keys, pops, eligible, subjects = (np.take_along_axis(a, order, 1) for a in (d, keys, pops, eligible, subjects))
+    return d, np.where(d < NO_DISTANCE, keys, -1), pops, eligible, subjects
+
+
+def _finger_votes(parts: Sequence[tuple[int, FingerNeighbours]], k: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Votes of one probe finger over the whole gallery: ``(keys, votes, eligible, subject keys)``,
+    votes descending (what ``Searcher(order_free=True)._finger_votes`` gives one store)."""
+    d, keys, pops, eligible, subjects = merge_finger_neighbours(parts, 2 * k + 1)
+    d, keys, pops = order_free_neighbours(d, keys, pops, k)
+    sids, votes = finger_votes(d, keys, parts[0][1].probe_popcounts, pops)
+    # each voted key's own row: its first place among the merged hits
+    flat = keys.ravel()
+    uniq, first = np.unique(flat, return_index=True)
+    at = first[np.searchsorted(uniq, sids)]
+    return sids, votes, eligible.ravel()[at], subjects.ravel()[at]
 
 
 def finger_shortlist(parts: Sequence[tuple[int, FingerNeighbours]], k: int, shortlist: int) -> list[int]:
@@ -90,11 +107,36 @@ def finger_shortlist(parts: Sequence[tuple[int, FingerNeighbours]], k: int, shor
     """
     if not parts:
         return []
-    d, keys, pops, eligible = merge_finger_neighbours(parts, 2 * k + 1)
-    d, keys, pops = order_free_neighbours(d, keys, pops, k)
-    ok = dict(zip(keys.ravel().tolist(), eligible.ravel().tolist()))
-    sids, _ = finger_votes(d, keys, parts[0][1].probe_popcounts, pops)
-    return [s for s in sids.tolist() if ok.get(s, False)][:shortlist]
+    sids, _, ok, _ = _finger_votes(parts, k)
+    return sids[ok][:shortlist].tolist()
+
+
+def tenprint_shortlists(fingers: dict[int, Sequence[tuple[int, FingerNeighbours]]], k: int, subjects: int
+                        ) -> dict[int, list[int]]:
+    """The whole gallery's re-ranking lists of a probe of several fingers, from every shard's
+    neighbours: the ``subjects`` subjects the fingers' votes favour together
+    (:func:`~indexer.votes.preselect_subjects`), then per finger every eligible sample of
+    theirs it voted for, as one store's ``Searcher._tenprint_shortlists`` does.
+
+    Parameters
+    ----------
+    fingers : dict
+        Probe index -> that finger's ``(slot, FingerNeighbours)`` per shard.
+
+    Returns
+    -------
+    dict
+        Probe index -> cluster-wide sample keys, most votes first.
+    """
+    voted, per_finger = {}, []
+    for p, parts in fingers.items():
+        if not parts:
+            continue
+        sids, votes, ok, subj = _finger_votes(parts, k)
+        voted[p] = (sids[ok], subj[ok])
+        per_finger.append((subj[ok], votes[ok]))
+    chosen = preselect_subjects(per_finger, subjects)
+    return {p: sids[np.isin(subj, chosen)].tolist() for p, (sids, subj) in voted.items()}
 
 
 def face_shortlist(parts: Sequence[tuple[int, FaceNeighbours]], k: int) -> list[tuple[int, float]]:

@@ -75,6 +75,9 @@ class FingerNeighbours:
         Set bits of each probe cylinder.
     eligible : (m, k) bool
         The hit's sample may enter the shortlist (position agrees, subject not excluded).
+    subjects : (m, k) int64
+        Local subject id of each hit's sample (-1 = empty): a ten-print search preselects
+        subjects over all its fingers (:func:`indexer.cluster.merge.tenprint_shortlists`).
     """
 
     distances: np.ndarray
@@ -82,6 +85,7 @@ class FingerNeighbours:
     popcounts: np.ndarray
     probe_popcounts: np.ndarray
     eligible: np.ndarray
+    subjects: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -137,8 +141,8 @@ class Shard:
     def __init__(self, name: str, store: str | Path):
         self.name = name
         self.store = GalleryStore(store, create=True)
-        # per-finger shortlists for every probe: the coordinator merges those across shards
-        # (merge.finger_shortlist); a ten-print subject preselection has no merged form yet
+        # phase 2 re-ranks what the coordinator gives: the whole gallery's per-finger shortlists
+        # or ten-print preselection (merge.finger_shortlist, merge.tenprint_shortlists)
         self.searcher = ShardSearcher(self.store, order_free=True, tenprint_subjects=0)
         self._hidden_key = None
         self._hidden: tuple[frozenset, frozenset, int, int] = (frozenset(), frozenset(), 0, 0)
@@ -271,7 +275,7 @@ class Shard:
                                   f"the search was planned at epoch {epoch}")
 
     def neighbours(self, searches: list[list[Probe]], k_finger: int, k_face: int, exclude: AbstractSet[str],
-                   ring: HashRing | None, epoch: int | None = None
+                   ring: HashRing | None, epoch: int | None = None, tenprint_nprobe: int | None = None
                    ) -> tuple[int, list[list[FingerNeighbours | FaceNeighbours | None]]]:
         """Stage 1 of each probe sample of each search, in this shard (phase 1, module docstring).
 
@@ -280,6 +284,9 @@ class Shard:
         k_finger, k_face : int
             Neighbours per probe cylinder / per probe face over the whole gallery (a shard
             returns up to ``2 k_finger + 1`` / ``k_face``, fewer when it holds fewer).
+        tenprint_nprobe : int, optional
+            Inverted lists visited for the fingers of a search of several fingers (as
+            :class:`indexer.search.Searcher` does).
         exclude : set of str
             Subjects the searches must not see (their hits are marked not eligible).
         ring : HashRing, optional
@@ -305,9 +312,10 @@ class Shard:
         out = []
         for probes in searches:
             row = []
+            nprobe = tenprint_nprobe if sum(p.modality == "finger" for p in probes) > 1 else None
             for probe in probes:
                 if probe.modality == "finger":
-                    row.append(self._finger_neighbours(probe, k_finger, exclude, hidden_ids, hidden_vectors))
+                    row.append(self._finger_neighbours(probe, k_finger, exclude, hidden_ids, hidden_vectors, nprobe))
                 elif probe.modality == "face":
                     row.append(self._face_neighbours(probe, k_face, exclude, hidden_ids, hidden_faces))
                 else:
@@ -316,7 +324,7 @@ class Shard:
         hidden_fingers = sum(1 for sid in hidden_ids if sid in self.searcher.owners.get("finger", {}))
         return self.searcher.n_samples.get("finger", 0) - hidden_fingers, out
 
-    def _finger_neighbours(self, probe, k, exclude, hidden_ids, hidden_vectors) -> FingerNeighbours | None:
+    def _finger_neighbours(self, probe, k, exclude, hidden_ids, hidden_vectors, nprobe=None) -> FingerNeighbours | None:
         idx = self.searcher.indexes.get("finger")
         codes = finger_codes(probe.template)
         if idx is None or idx.ntotal == 0 or len(codes) == 0:
@@ -324,7 +332,7 @@ class Shard:
         # 2k + 1 nearest: what the coordinator needs to settle ties at the k-th distance
         # over the whole gallery (votes.order_free_neighbours)
         k = 2 * k + 1
-        d, ids, pops = idx.search_finger(codes, min(k + hidden_vectors, idx.ntotal))
+        d, ids, pops = idx.search_finger(codes, min(k + hidden_vectors, idx.ntotal), nprobe)
         d = np.where(ids >= 0, d, NO_DISTANCE).astype(np.int32)
         if hidden_ids:
             dead = np.isin(ids, np.fromiter(hidden_ids, np.int64))
@@ -332,10 +340,8 @@ class Shard:
             order = np.argsort(d, axis=1, kind="stable")
             d, ids, pops = (np.take_along_axis(a, order, 1) for a in (d, ids, pops))
         d, ids, pops = d[:, :k], ids[:, :k], pops[:, :k]
-        owners = self.searcher.owners["finger"]
-        ok = shortlist_filter(probe, exclude)
-        eligible = np.array([ok(owners.get(s)) for s in ids.ravel().tolist()], bool).reshape(ids.shape)
-        return FingerNeighbours(d, ids, pops, popcounts(codes), eligible)
+        subjects, eligible = self.searcher.hit_owners(probe, ids, exclude)
+        return FingerNeighbours(d, ids, pops, popcounts(codes), eligible, subjects)
 
     def _face_neighbours(self, probe, k, exclude, hidden_ids, hidden_faces) -> FaceNeighbours | None:
         from ..errors import ProbeError
