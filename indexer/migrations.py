@@ -21,7 +21,7 @@ from pathlib import Path
 from .errors import StoreVersionError
 
 #: One step: its number (1, 2, ...) and SQL statements or a function of the open connection.
-Migration = tuple[int, "str | Callable[[sqlite3.Connection], None]"]
+Migration = tuple[int, str | Callable[[sqlite3.Connection], None]]
 
 
 def statements(sql: str) -> list[str]:
