@@ -284,15 +284,15 @@ class Shard:
         k_finger, k_face : int
             Neighbours per probe cylinder / per probe face over the whole gallery (a shard
             returns up to ``2 k_finger + 1`` / ``k_face``, fewer when it holds fewer).
-        tenprint_nprobe : int, optional
-            Inverted lists visited for the fingers of a search of several fingers (as
-            :class:`indexer.search.Searcher` does).
         exclude : set of str
             Subjects the searches must not see (their hits are marked not eligible).
         ring : HashRing, optional
             The ring in force: subjects owned by another shard are hidden.
         epoch : int, optional
             The ``cluster.json`` epoch the search was planned under.
+        tenprint_nprobe : int, optional
+            Inverted lists visited for the fingers of a search of several fingers (as
+            :class:`indexer.search.Searcher` does).
 
         Returns
         -------
