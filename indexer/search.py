@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -206,16 +205,6 @@ class SearchResult:
                 "threshold": self.threshold, "expected_fpir": self.expected_fpir,
                 "penetration": self.penetration, "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
                 "candidates": [c.as_dict() for c in self.candidates]}
-
-
-def shortlist_filter(probe: Probe, exclude: AbstractSet[str] = frozenset()) -> Callable[[tuple | None], bool]:
-    """Whether a stage-1 hit may take a place in ``probe``'s shortlist, from its sample's owner
-    ``(subject id, name, finger position)`` (None: not a live sample): its subject is not
-    excluded and its finger position is comparable with the probe's.  Also used by the
-    shards of a sharded gallery (:mod:`indexer.cluster.shard`)."""
-    allowed = comparable_positions(probe.finger_position, probe.position_uncertain)
-    return lambda o: (o is not None and o[1] not in exclude
-                      and (allowed is None or o[2] == 0 or o[2] in allowed))
 
 
 class Searcher:
@@ -421,8 +410,9 @@ class Searcher:
     def hit_owners(self, probe: Probe, sample_ids: np.ndarray, exclude: AbstractSet[str] = frozenset()
                    ) -> tuple[np.ndarray, np.ndarray]:
         """Subject ids of stage-1 hits of a probe finger (:data:`~indexer.owners.NO_SUBJECT` for
-        ids no live sample has) and which hits may be re-ranked: what :func:`shortlist_filter`
-        says of each, with arrays (also used by the shards of a sharded gallery)."""
+        ids no live sample has) and which hits may take a place in its shortlist: a live
+        sample, of a subject not excluded, whose finger position is comparable with the
+        probe's (also used by the shards of a sharded gallery)."""
         subj, pos = self._owner_columns.get("finger", OwnerColumns()).lookup(sample_ids)
         ok = (subj != NO_SUBJECT) & comparable(pos, comparable_positions(probe.finger_position,
                                                                           probe.position_uncertain))
@@ -477,10 +467,9 @@ class Searcher:
         """Stage 1: the sample ids to re-rank, most votes first (a sharded gallery's shards are
         given the whole gallery's instead, :mod:`indexer.cluster.shard`)."""
         sids, _ = self._finger_votes(probe, timings)
-        owners = self.owners.get("finger", {})
         # excluded subjects are dropped before the shortlist is cut, so they take no place in it
-        ok = shortlist_filter(probe, exclude)
-        return [s for s in sids.tolist() if ok(owners.get(s))][: self.shortlist]
+        _, ok = self.hit_owners(probe, sids, exclude)
+        return sids[ok][: self.shortlist].tolist()
 
     def _tenprint_shortlists(self, probes: list[Probe], timings: dict, exclude: AbstractSet[str]
                              ) -> dict[int, list[int]]:

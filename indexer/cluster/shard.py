@@ -42,7 +42,7 @@ from ..errors import ClusterError
 from ..faiss_index import FINGER_LABEL_SHIFT, finger_codes, popcounts
 from ..ingest import SourceItem, ingest
 from ..ingest_report import IngestReport
-from ..search import Probe, SearchResult, Searcher, shortlist_filter
+from ..search import Probe, SearchResult, Searcher
 from ..prepared import finger_format
 from ..store import GalleryStore, NewSample
 from .hashring import HashRing
@@ -114,9 +114,9 @@ class ShardSearcher(Searcher):
     def _finger_shortlist(self, probe, timings, exclude=frozenset()):
         if self.given is None:
             return super()._finger_shortlist(probe, timings, exclude)
-        owners = self.owners.get("finger", {})
-        ok = shortlist_filter(probe, exclude)  # the coordinator applied it; a hidden subject is excluded here
-        return [s for s in self.given.get(id(probe), ()) if ok(owners.get(s))]
+        ids = np.asarray(self.given.get(id(probe), ()), np.int64)
+        _, ok = self.hit_owners(probe, ids, exclude)  # the coordinator applied it; a hidden subject is excluded here
+        return ids[ok].tolist()
 
     def _search_face(self, probe, timings, exclude=frozenset()):
         if self.given is None:
