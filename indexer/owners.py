@@ -2,7 +2,7 @@
 
 A searcher keeps ``sample id -> (subject id, name, finger position)`` as a dict
 (:meth:`indexer.store.GalleryStore.sample_owners`); a ten-print search looks up every
-sample its impressions voted for (~10,000 an impression at a million fingers), which a
+sample its impressions voted for (up to 46 x 256 an impression at a million fingers), which a
 Python loop over that dict did at ~1.3 us a hit.  :class:`OwnerColumns` holds the same
 subject ids and positions in two arrays indexed by sample id (SQLite row ids are dense),
 9 bytes a sample, kept up to date with the dict.
