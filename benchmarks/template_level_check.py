@@ -184,8 +184,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--template-level", required=True, help="Store of template-level distractors "
                     "(locard synth tenprints --template-level).")
     ap.add_argument("--json", default=None, help="Write the report here.")
+    ap.add_argument("--permutations", type=int, default=1000, help="Deals of the subject-permutation test "
+                    "(at 10,000 fingers a side each is a KS test on 1.3 M scores, ~1 s).")
     a = ap.parse_args(argv)
-    print(json.dumps(run(a.probes, a.rendered, a.template_level, json_path=a.json), indent=1))
+    if a.permutations < 1:
+        ap.error("--permutations must be at least 1")
+    print(json.dumps(run(a.probes, a.rendered, a.template_level, json_path=a.json, permutations=a.permutations),
+                     indent=1))
 
 
 if __name__ == "__main__":
