@@ -382,7 +382,7 @@ def run(dataset: str, modality: str, *, distractors: str | None = None, json_pat
         del by_id
         packed = pack_templates(every)  # once: the gallery does not change between probes
 
-        def all_samples(probe, timings, exclude=frozenset(), given=None):  # stage 1 skipped: every sample is re-ranked
+        def all_samples(probe, timings, exclude=frozenset(), _keep=None):  # stage 1 skipped: every sample is re-ranked
             return keep, compare_scores(probe.template, packed, threads=os.cpu_count() or 1), every
 
         full._search_finger = all_samples
