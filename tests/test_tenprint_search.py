@@ -37,7 +37,7 @@ def test_a_template_level_press_has_the_rendered_images_ground_truth(tmp_path):
     for position in (1, 7):
         master = make_master(plan.classes[position], _rng(5, MASTER_KEY, 1, position))
         for kind in ("rolled", "flat"):
-            _, contact, truth = press_truth(master, _press_rng(task, position, 1, kind), kind)
+            _, contact, truth, _ = press_truth(master, _press_rng(task, position, 1, kind), kind)
             _, rendered = read_groundtruth(tmp_path / "groundtruth" / f"{task.name}_{position:02d}_1_{kind}.json")
             assert len(truth) == len(rendered) > 5
             assert np.allclose(truth.x, rendered.x, atol=0.01) and np.allclose(truth.y, rendered.y, atol=0.01)

@@ -281,6 +281,29 @@ def contact_mask(finger: np.ndarray, centre: tuple[float, float], half: tuple[fl
     return ellipse * finger
 
 
+def ink_threshold(shape: tuple[int, int], pressure: float, rng: np.random.Generator) -> np.ndarray:
+    """Level of the ridge profile above which a press inks, per pixel (the first draws of
+    :func:`render` after the contact area).
+
+    A wet finger inks more of each ridge profile, a dry one less; pressure is never even
+    across the finger (blotches).  The offset thins ridges to about half the period at
+    normal pressure.
+    """
+    return 0.1 - 0.45 * pressure + 0.22 * _noise(shape, 14.0, rng) + 0.1 * _noise(shape, 4.0, rng)
+
+
+def ridge_intact(shape: tuple[int, int], pressure: float, rng: np.random.Generator) -> np.ndarray:
+    """Share of the ink each pixel keeps where dry skin breaks ridges into dots, ``[0, 1]``
+    (the draws of :func:`render` after :func:`ink_threshold`).
+
+    Stronger when drier; where it is low, extraction misses minutiae (and the
+    template-level extraction-noise model looks it up for that).
+    """
+    dryness = max(0.0, -pressure) * 0.9 + 0.05
+    breaks = _noise(shape, 1.6, rng) + 0.7 * _noise(shape, 6.0, rng)
+    return np.clip((breaks + 2.6 - 2.6 * dryness) / 0.6, 0, 1)
+
+
 def render(ridges: np.ndarray, finger: np.ndarray, press: Press, rng: np.random.Generator,
            contact_centre: tuple[float, float], contact_half: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """Sensor image of a warped ridge pattern.
@@ -304,16 +327,8 @@ def render(ridges: np.ndarray, finger: np.ndarray, press: Press, rng: np.random.
     """
     shape = ridges.shape
     contact = contact_mask(finger, contact_centre, contact_half, rng)
-    p = press.pressure
-    # Ink threshold: a wet finger inks more of each ridge profile, a dry one less;
-    # pressure is never even across the finger (blotches).
-    # The offset thins ridges to about half the period at normal pressure.
-    tau = 0.1 - 0.45 * p + 0.22 * _noise(shape, 14.0, rng) + 0.1 * _noise(shape, 4.0, rng)
-    ink = np.clip((ridges - tau) / 0.35 + 0.5, 0, 1)
-    # Dry skin: ridges break into dots (pores, poor contact); stronger when drier.
-    dryness = max(0.0, -p) * 0.9 + 0.05
-    breaks = _noise(shape, 1.6, rng) + 0.7 * _noise(shape, 6.0, rng)
-    ink *= np.clip((breaks + 2.6 - 2.6 * dryness) / 0.6, 0, 1)
+    ink = np.clip((ridges - ink_threshold(shape, press.pressure, rng)) / 0.35 + 0.5, 0, 1)
+    ink *= ridge_intact(shape, press.pressure, rng)
     # Sweat pores: small bright dots scattered over the ridges.
     pores = np.clip((_noise(shape, 0.9, rng) - 2.4) / 0.4, 0, 1)
     ink *= 1.0 - pores

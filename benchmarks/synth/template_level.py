@@ -27,7 +27,7 @@ import numpy as np
 from .extraction_noise import ExtractionNoise, NoiseFit, load, ridge_orientation
 from .fingers import AMPUTATED_RATE, BANDAGED_RATE
 from .groundtruth import Minutiae
-from .impression import contact_mask, place, visible_minutiae
+from .impression import contact_mask, ink_threshold, place, ridge_intact, visible_minutiae
 from .master import make_master
 from .tenprint import FLAT, IMPRESSION_KEY, KINDS, MASTER_KEY, ROLLED, SubjectTask, _impressions, _rng, subject_plan
 
@@ -36,11 +36,14 @@ NOISE_KEY = 20
 
 
 def press_truth(master, rng: np.random.Generator, kind: str):
-    """A press of ``master`` of impression ``kind``: (placement, contact area, true minutiae)."""
+    """A press of ``master`` of impression ``kind``: (placement, contact area, true minutiae,
+    ridge intactness), each as the rendered image of the press has it."""
     style, shape = KINDS[kind]
     p = place(master, rng, shape, style)
     contact = contact_mask(p.finger, p.contact_centre, p.contact_half, rng)
-    return p, contact, visible_minutiae(master, p.transform, contact)
+    ink_threshold(shape, p.press.pressure, rng)  # drawn before the intactness, as rendering does
+    intact = ridge_intact(shape, p.press.pressure, rng)
+    return p, contact, visible_minutiae(master, p.transform, contact), intact
 
 
 def _press_rng(task: SubjectTask, position: int, card: int, kind: str) -> np.random.Generator:
@@ -61,19 +64,19 @@ def subject_templates(task: SubjectTask, noise: ExtractionNoise) -> list[tuple[i
         if position not in masters:
             masters[position] = make_master(plan.classes[position], _rng(task.seed, MASTER_KEY, task.index, position))
         master = masters[position]
-        p, contact, truth = press_truth(master, _press_rng(task, position, card, kind), kind)
-        t = noise_template(master, p, contact, truth, noise, kind, noise_rng)
+        p, contact, truth, intact = press_truth(master, _press_rng(task, position, card, kind), kind)
+        t = noise_template(master, p, contact, intact, truth, noise, kind, noise_rng)
         if len(t) >= 2:
             out.append((position, card, kind, t))
     return out
 
 
-def noise_template(master, placement, contact, truth: Minutiae, noise: ExtractionNoise, kind: str,
+def noise_template(master, placement, contact, intact, truth: Minutiae, noise: ExtractionNoise, kind: str,
                    rng: np.random.Generator):
     """The template extraction would make of one press (:func:`.extraction_noise.noisy_template`)."""
     from .extraction_noise import noisy_template
 
-    return noisy_template(truth, contact, placement.press.pressure,
+    return noisy_template(truth, contact, intact, placement.press.pressure,
                           lambda x, y: ridge_orientation(master, placement, x, y, rng), noise.kinds[kind], rng,
                           noise.extractor)
 
@@ -195,7 +198,7 @@ def fit_on_tenprints(folders: list[str | Path], templates: str | Path, source: s
                 masters = {key: make_master(row["class"], _rng(doc["seed"], MASTER_KEY, index, position))}
             master = masters[key]
             task = SubjectTask("", doc["seed"], index, 1, card)
-            p, contact, truth = press_truth(master, _press_rng(task, position, card, kind), kind)
+            p, contact, truth, intact = press_truth(master, _press_rng(task, position, card, kind), kind)
             if len(truth) != len(doc["minutiae"]):
                 raise ValueError(f"{stem}: the regenerated press has {len(truth)} minutiae, the ground truth "
                                  f"{len(doc['minutiae'])}: not a set of this generator")
@@ -207,7 +210,7 @@ def fit_on_tenprints(folders: list[str | Path], templates: str | Path, source: s
             else:
                 t = extract((folder / row["file"]).read_bytes(), ppi=500)
                 cached.write_bytes(t.to_bytes())
-            fits[kind].add(truth, contact, p.press.pressure,
+            fits[kind].add(truth, contact, intact, p.press.pressure,
                            lambda x, y: ridge_orientation(master, p, x, y, orient_rng), t)
         echo(f"  {folder}: {len(rows)} impressions")
     return ExtractionNoise({k: f.result() for k, f in fits.items() if f.images}, "accurate", MATCHER_VERSION,
