@@ -20,7 +20,8 @@ Then:
 - a true minutia is found with the probability of its cell times a factor of the
   distance to its nearest true neighbour (:data:`NEIGHBOUR_EDGES`); found, it moves by
   the extractor's mean offset along its direction (``along_offset``, per type), turns by
-  a half turn (``flip_share`` of them), keeps its type with ``type_kept``;
+  a half turn (``flip_share`` of them), keeps its type with ``type_kept``; of found ones
+  closer together than ``min_distance`` one is kept (:func:`find_true`);
 - the spread of the extractor's errors (``position_sd`` px per axis, ``direction_sd``
   rad) is measured and kept, not drawn: drawn independently per minutia it lowers
   impostor scores, which the extractor's own errors do not (benchmarks/README.md,
