@@ -332,7 +332,6 @@ class NoiseFit:
     def add(self, truth: Minutiae, contact: np.ndarray, intact: np.ndarray, pressure: float, orientation,
             template) -> None:
         """One rendered impression: its ground truth, contact area, ridge intactness and extracted template."""
-        h, w = contact.shape
         edge = signed_edge_distance(contact)
         m = template.minutiae
         found = Minutiae(m["x"].astype(np.float64), m["y"].astype(np.float64), m["direction"].astype(np.float64),
@@ -387,7 +386,8 @@ class NoiseFit:
         flipped = np.abs(ddir) > np.pi / 2
         straight = ddir[~flipped]
         quant = lambda v: [float(q) for q in np.quantile(v, QUANTILES)] if len(v) else [0.0] * len(QUANTILES)  # noqa: E731
-        # detection = cell rate x neighbour factor, the factor normalised to mean 1 over true minutiae
+        # detection = cell rate x neighbour factor; the factor starts normalised to mean 1 over true
+        # minutiae and is then fitted under the spacing rule
         factor = self.nb_found / np.maximum(self.nb_n, 1) / max(self.nb_found.sum() / max(self.nb_n.sum(), 1), 1e-9)
         factor = np.where(self.nb_n > 0, factor, 1.0)
         factor /= max(float(np.sum(factor * self.nb_n) / max(self.nb_n.sum(), 1)), 1e-9)
