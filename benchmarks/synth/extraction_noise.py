@@ -136,10 +136,7 @@ def ridge_orientation(master, placement, x: np.ndarray, y: np.ndarray, rng: np.r
     Points whose master point is off the master canvas get a random orientation.
     """
     mx, my = placement.maps
-    h, w = mx.shape
-    xi = np.clip(np.rint(x).astype(np.int64), 0, w - 1)
-    yi = np.clip(np.rint(y).astype(np.int64), 0, h - 1)
-    u, v = np.rint(mx[yi, xi]).astype(np.int64), np.rint(my[yi, xi]).astype(np.int64)
+    u, v = np.rint(at(mx, x, y)).astype(np.int64), np.rint(at(my, x, y)).astype(np.int64)
     mh, mw = master.orientation.shape
     ok = (u >= 0) & (v >= 0) & (u < mw) & (v < mh)
     out = rng.uniform(0, np.pi, len(x))
