@@ -319,7 +319,7 @@ def synth_tenprints(
                                part=span, amputated_rate=AMPUTATED_RATE if amputated is None else amputated,
                                bandaged_rate=BANDAGED_RATE if bandaged is None else bandaged, echo=typer.echo)
             typer.echo(f"{done['templates']} templates of {done['subjects']} subjects in {done['seconds']:.1f} s "
-                       f"({done['workers']} worker(s)) -> store {out}")
+                       f"({done['workers']} worker(s), extraction-noise model {done['noise_model']}) -> store {out}")
             return
         summary = generate_tenprints(out, subjects, cards, seed=seed, workers=workers, flat=flat,
                                      amputated_rate=AMPUTATED_RATE if amputated is None else amputated,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from benchmarks import tenprint_search
-from benchmarks.synth.extraction_noise import NOISE_FORMAT, ExtractionNoise, load
+from benchmarks.synth.extraction_noise import NOISE_FORMAT, ExtractionNoise, load, model_id
 from benchmarks.synth.groundtruth import read_groundtruth
 from benchmarks.synth.template_level import press_truth, subject_name, subject_templates, write_store
 from benchmarks.synth.tenprint import MASTER_KEY, SubjectTask, _rng, generate_tenprints, subject_plan
@@ -62,6 +62,14 @@ def test_template_level_subject_and_store(tmp_path):
         positions = {smp.finger_position for smp in store.samples("finger")}
         assert positions <= set(range(1, 11)) and len(positions) >= 9  # a finger may be amputated
     assert write_store(tmp_path / "s", 2, seed=9, workers=1, echo=lambda *a: None)["subjects"] == 0  # resumes
+    with GalleryStore(tmp_path / "s") as store:
+        assert {smp.metadata["noise_model"] for smp in store.samples("finger", with_templates=False)} == {model_id()}
+    other = ExtractionNoise.from_json(noise.to_json())
+    other.kinds["rolled"].min_distance += 1.0
+    (tmp_path / "other.json").write_text(other.to_json())
+    assert model_id(tmp_path / "other.json") != model_id()
+    with pytest.raises(ValueError, match="extraction-noise model"):  # never two models in one store
+        write_store(tmp_path / "s", 3, seed=9, workers=1, noise_path=str(tmp_path / "other.json"), echo=lambda *a: None)
 
 
 def test_noise_model_file_is_versioned(tmp_path):

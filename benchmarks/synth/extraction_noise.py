@@ -209,6 +209,14 @@ def load(path: str | Path | None = None) -> ExtractionNoise:
     return ExtractionNoise.from_json(Path(path or NOISE_FILE).read_text())
 
 
+def model_id(path: str | Path | None = None) -> str:
+    """Identity of a model file, ``<format>:<first 16 hex digits of its SHA-256>``: template-level
+    samples record it, so a store never mixes templates drawn by two models unawares."""
+    import hashlib
+
+    return f"{NOISE_FORMAT}:{hashlib.sha256(Path(path or NOISE_FILE).read_bytes()).hexdigest()[:16]}"
+
+
 def _draw(quantiles: list[float], n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` values from the distribution whose quantiles at :data:`QUANTILES` are given."""
     return np.interp(rng.random(n), QUANTILES, quantiles)

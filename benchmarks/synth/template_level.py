@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .extraction_noise import ExtractionNoise, NoiseFit, load, ridge_orientation
+from .extraction_noise import ExtractionNoise, NoiseFit, load, model_id, ridge_orientation
 from .fingers import AMPUTATED_RATE, BANDAGED_RATE
 from .groundtruth import Minutiae
 from .impression import contact_mask, ink_threshold, place, ridge_intact, visible_minutiae
@@ -92,7 +92,7 @@ def _subject_samples(task: SubjectTask, noise_path: str | None):
     from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, Template
     from matcher.fingerprint.cohort import cohort_stats
 
-    noise = load(noise_path)
+    noise, noise_id = load(noise_path), model_id(noise_path)
     name = subject_name(task.seed, task.name)
     out = []
     for position, card, kind, t in subject_templates(task, noise):
@@ -103,7 +103,8 @@ def _subject_samples(task: SubjectTask, noise_path: str | None):
                              template_version=f"LCFP{FORMAT_VERSION}/{MATCHER_VERSION}", quality=t.quality,
                              sha256=hashlib.sha256(name.encode() + blob).hexdigest(), finger_position=position,
                              source="template-level",
-                             metadata={"impression_kind": kind, "card": str(card), "seed": str(task.seed)},
+                             metadata={"impression_kind": kind, "card": str(card), "seed": str(task.seed),
+                                       "noise_model": noise_id},
                              prepared=prepared, prepared_format=fmt))
     return out
 
@@ -113,7 +114,14 @@ def write_store(store_path: str | Path, subjects: int, *, seed: int = 0, cards: 
                 amputated_rate: float = AMPUTATED_RATE, bandaged_rate: float = BANDAGED_RATE, echo=print) -> dict:
     """Add template-level ten-print subjects to a store (created if needed); a summary.
 
-    Subjects already in the store are skipped, so an interrupted run resumes.
+    Subjects already in the store are skipped, so an interrupted run resumes.  Every sample
+    records the extraction-noise model that drew it (:func:`.extraction_noise.model_id`).
+
+    Raises
+    ------
+    ValueError
+        The store holds template-level samples of another model (or of one not recorded):
+        resuming would mix two models' distractors in one gallery.
     """
     import multiprocessing
     import os
@@ -121,12 +129,18 @@ def write_store(store_path: str | Path, subjects: int, *, seed: int = 0, cards: 
     from indexer.store import GalleryStore
 
     load(noise_path)  # a missing or unreadable model fails before any work
+    noise_id = model_id(noise_path)
     first, stop = part or (0, subjects)
     if not 0 <= first < stop <= subjects:
         raise ValueError(f"part {first}:{stop} is not a non-empty slice of 0:{subjects}")
     t0 = time.perf_counter()
     store = GalleryStore(store_path, create=True)
     try:
+        made_by = next((s.metadata.get("noise_model", "not recorded") for s in store.samples("finger", with_templates=False)
+                        if s.source == "template-level"), noise_id)
+        if made_by != noise_id:
+            raise ValueError(f"{store_path} holds template-level samples of extraction-noise model {made_by}, "
+                             f"this run's is {noise_id}: write to a new store")
         have = {s.name for s in store.subjects()}
         tasks = [SubjectTask(str(store_path), seed, i, subjects, cards, flat, amputated_rate, bandaged_rate)
                  for i in range(first, stop)]
@@ -151,7 +165,7 @@ def write_store(store_path: str | Path, subjects: int, *, seed: int = 0, cards: 
         from indexer.faiss_index import open_index
 
         open_index(store, "finger")  # build (and save) the index now, not at the first search
-        return {"store": str(store_path), "subjects": len(tasks), "templates": added,
+        return {"store": str(store_path), "subjects": len(tasks), "templates": added, "noise_model": noise_id,
                 "seconds": time.perf_counter() - t0, "workers": workers}
     finally:
         store.close()
