@@ -1,8 +1,10 @@
 """Ten-print search end to end, small: template-level distractors, rendered mated subjects.
 
 The issue's CI form is 1,000 template-level distractor subjects and 100 rendered mated
-subjects.  On a 2-core CI box that is about two hours of CPU (a master costs ~0.35 s, a
-rendered and extracted impression ~0.4 s), so this test runs DISTRACTORS template-level
+subjects.  On a 2-core box that is ~40 minutes of both cores even when idle (measured
+2026-12-07: 60 template-level subjects, rolled and flat, in 60 s with 2 workers; a rendered
+and extracted impression ~0.3 CPU s, 40 of them per subject of 2 cards), more than CI's whole
+run, and ~3 x that on a loaded machine; so this test runs DISTRACTORS template-level
 subjects and MATED rendered mated subjects (plus as many rendered non-mated ones), a few
 minutes; ``LOCARD_TENPRINT_CI_DISTRACTORS`` and ``LOCARD_TENPRINT_CI_MATED`` raise them.
 It asserts subject-level accuracy, never time.
