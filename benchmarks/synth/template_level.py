@@ -136,8 +136,9 @@ def write_store(store_path: str | Path, subjects: int, *, seed: int = 0, cards: 
     t0 = time.perf_counter()
     store = GalleryStore(store_path, create=True)
     try:
-        made_by = next((s.metadata.get("noise_model", "not recorded") for s in store.samples("finger", with_templates=False)
-                        if s.source == "template-level"), noise_id)
+        made_by = next((s.metadata.get("noise_model", "not recorded")
+                        for s in store.samples("finger", with_templates=False) if s.source == "template-level"),
+                       noise_id)
         if made_by != noise_id:
             raise ValueError(f"{store_path} holds template-level samples of extraction-noise model {made_by}, "
                              f"this run's is {noise_id}: write to a new store")
