@@ -86,13 +86,13 @@ def subject_name(seed: int, name: str) -> str:
     return f"template-level:{seed}:{name}"
 
 
-def _subject_samples(task: SubjectTask, noise_path: str | None):
+def _subject_samples(task: SubjectTask, noise_path: str | None, noise_id: str):
     from indexer.prepared import finger_prepared
     from indexer.store import NewSample
     from matcher.fingerprint import FORMAT_VERSION, MATCHER_VERSION, Template
     from matcher.fingerprint.cohort import cohort_stats
 
-    noise, noise_id = load(noise_path), model_id(noise_path)
+    noise = load(noise_path)
     name = subject_name(task.seed, task.name)
     out = []
     for position, card, kind, t in subject_templates(task, noise):
@@ -148,7 +148,7 @@ def write_store(store_path: str | Path, subjects: int, *, seed: int = 0, cards: 
         tasks = [t for t in tasks if subject_name(seed, t.name) not in have]
         workers = workers or os.cpu_count() or 1
         added = 0
-        args = [(t, noise_path) for t in tasks]
+        args = [(t, noise_path, noise_id) for t in tasks]
         pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 and len(tasks) > 1 else None
         try:
             results = pool.imap(_star, args, chunksize=2) if pool else map(_star, args)
